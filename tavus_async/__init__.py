@@ -1,0 +1,72 @@
+"""tavus-async: an asyncio client for the Tavus persona API."""
+
+from ._retry import BudgetConfig, RetryPolicy
+from ._version import __version__
+from .client import AsyncTavus
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    DecodeError,
+    InternalServerError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseTooLargeError,
+    TavusError,
+    UnprocessableEntityError,
+)
+from .models import (
+    Layers,
+    LLMLayer,
+    PerceptionLayer,
+    PerceptionModel,
+    Persona,
+    STTEngine,
+    STTLayer,
+    Tool,
+    ToolFunction,
+    TTSEngine,
+    TTSLayer,
+)
+from .personas import Personas
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncTavus",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetConfig",
+    "ClientClosedError",
+    "ConflictError",
+    "DecodeError",
+    "InternalServerError",
+    "LLMLayer",
+    "Layers",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PerceptionLayer",
+    "PerceptionModel",
+    "PermissionDeniedError",
+    "Persona",
+    "Personas",
+    "RateLimitError",
+    "ResponseTooLargeError",
+    "RetryPolicy",
+    "STTEngine",
+    "STTLayer",
+    "TTSEngine",
+    "TTSLayer",
+    "TavusError",
+    "Tool",
+    "ToolFunction",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,287 @@
+"""The HTTP layer: one pooled aiohttp session, and one GET exchange with retries.
+
+The happy path is a single attempt with no retry machinery allocated; tenacity's
+`AsyncRetrying` is built (fresh, per call) only once an attempt has failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import aiohttp
+from aiohttp import hdrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from ._retry import (
+    RetryBudget,
+    RetryPolicy,
+    default_rand,
+    is_retryable,
+    parse_retry_after,
+    retry_after_of,
+    wait_for,
+)
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClientClosedError,
+    ResponseTooLargeError,
+    TavusError,
+    error_for_status,
+    redact,
+)
+
+T = TypeVar("T")
+
+logger = logging.getLogger("tavus_async")
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+class Transport:
+    """Owns the session (unless the user brought one) and performs GETs against the API."""
+
+    __slots__ = (
+        "_api_key",
+        "_budget",
+        "_closed",
+        "_headers",
+        "_max_connections",
+        "_max_response_bytes",
+        "_owns_session",
+        "_policy",
+        "_session",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        user_agent: str,
+        timeout: aiohttp.ClientTimeout,
+        policy: RetryPolicy,
+        max_connections: int,
+        max_response_bytes: int,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self._api_key = api_key
+        # Built once: every request reuses the same header mapping.
+        self._headers = {
+            "x-api-key": api_key,
+            hdrs.USER_AGENT: user_agent,
+            hdrs.ACCEPT: "application/json",
+        }
+        self._timeout = timeout
+        self._policy = policy
+        self._budget = RetryBudget(policy.budget) if policy.budget is not None else None
+        self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    @property
+    def budget(self) -> RetryBudget | None:
+        """The client's retry budget (None when switched off)."""
+        return self._budget
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session in use, if one was created or given."""
+        return self._session
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not self._closed:
+            return session
+        if self._closed:
+            raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
+        # Created lazily so the connector binds to the loop that actually runs the calls.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            timeout=self._timeout,
+        )
+        self._session = session
+        return session
+
+    async def close(self) -> None:
+        """Close the session if this transport created it. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    async def get(self, url: str, parse: Callable[[bytes, int], T]) -> T:
+        """GET `url`, retrying per the policy, then `parse(body, status)` a 2xx body.
+
+        Errors raised (by the exchange or by `parse`) carry how many attempts were made.
+        """
+        try:
+            status, body = await self._attempt(url, self._timeout)
+            attempts = 1
+        except TavusError as exc:
+            status, body, attempts = await self._retry(url, exc, time.monotonic())
+        if self._budget is not None:
+            self._budget.refund()
+        try:
+            return parse(body, status)
+        except TavusError as exc:
+            exc.attempts = attempts
+            raise
+
+    async def _attempt(self, url: str, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:  # noqa: ASYNC109
+        """One HTTP exchange: a 2xx gives (status, body); anything else raises a `TavusError`."""
+        session = self._get_session()
+        try:
+            async with session.get(
+                url, headers=self._headers, timeout=timeout, allow_redirects=False
+            ) as resp:
+                status = resp.status
+                body = await self._read_body(resp)
+                if 200 <= status < 300:
+                    return status, body
+                error = error_for_status(
+                    status, body, resp.headers, secret=self._api_key, reason=resp.reason
+                )
+                error.retry_after = parse_retry_after(resp.headers, time.time())
+                raise error
+        except TavusError as exc:
+            exc.attempts = 1
+            raise
+        except TimeoutError as exc:
+            raise APITimeoutError(self._describe(exc, "Request timed out"), attempts=1) from None
+        except aiohttp.InvalidURL as exc:
+            raise ValueError(f"Invalid request URL: {redact(str(exc), self._api_key)}") from None
+        except aiohttp.ClientResponseError as exc:
+            # aiohttp reports an unparsable response (bad status line, oversized header) as a
+            # synthetic 400: that is a broken connection, not the API's BadRequestError.
+            raise APIConnectionError(
+                self._describe(exc, "Invalid HTTP response from server"), attempts=1
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(self._describe(exc, "Connection error"), attempts=1) from None
+
+    def _describe(self, exc: BaseException, what: str) -> str:
+        detail = str(exc)
+        text = (
+            f"{what}: {type(exc).__name__}: {detail}" if detail else f"{what}: {type(exc).__name__}"
+        )
+        return redact(text, self._api_key)
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Read the body, bounding its decompressed size by `max_response_bytes`."""
+        cap = self._max_response_bytes
+        length = resp.content_length
+        if length is not None and hdrs.CONTENT_ENCODING not in resp.headers:
+            if length > cap:
+                raise ResponseTooLargeError(
+                    f"Response declares {length} bytes, over the {cap}-byte cap"
+                )
+            return await resp.read()  # the parser stops at Content-Length: already bounded
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_any():
+            total += len(chunk)
+            if total > cap:
+                raise ResponseTooLargeError(f"Response body exceeds the {cap}-byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _retry(self, url: str, first: TavusError, started: float) -> tuple[int, bytes, int]:
+        """Retry after a failed first attempt; tenacity drives the waits and stop rules."""
+        policy = self._policy
+        if policy.max_retries == 0 or not is_retryable(first):
+            raise first
+        pending: TavusError | None = first
+        budget = self._budget
+        deadline = policy.deadline
+
+        def should_stop(state: RetryCallState) -> bool:
+            # Order matters: the budget is spent last, only for a retry that will happen.
+            if state.attempt_number > policy.max_retries:
+                return True
+            exc = state.outcome.exception() if state.outcome is not None else None
+            requested = retry_after_of(exc) if exc is not None else None
+            if (
+                policy.respect_retry_after
+                and requested is not None
+                and requested > policy.max_retry_after
+            ):
+                return True
+            if deadline is not None and (
+                time.monotonic() - started + state.upcoming_sleep >= deadline
+            ):
+                return True
+            return budget is not None and not budget.try_spend()
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            assert exc is not None
+            return wait_for(policy, state.attempt_number, exc, default_rand)
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            what = (
+                f"status {exc.status_code}"
+                if isinstance(exc, APIStatusError)
+                else type(exc).__name__
+            )
+            logger.debug(
+                "Retrying GET %s after %s (attempt %d of %d), waiting %.3fs",
+                url,
+                what,
+                state.attempt_number,
+                policy.max_retries + 1,
+                state.upcoming_sleep,
+            )
+
+        retrying = AsyncRetrying(
+            stop=should_stop,
+            wait=wait,
+            # Anything that is not an Exception (CancelledError) is never retried.
+            retry=retry_if_exception(is_retryable),
+            before_sleep=log_retry,
+            sleep=policy.sleep or asyncio.sleep,
+            reraise=True,
+        )
+        attempt_number = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempt_number = attempt.retry_state.attempt_number
+                    if pending is not None:
+                        # Replay the first failure so tenacity counts it as attempt 1.
+                        error, pending = pending, None
+                        raise error
+                    timeout = self._timeout
+                    if deadline is not None:
+                        remaining = deadline - (time.monotonic() - started)
+                        if timeout.total is None or remaining < timeout.total:
+                            timeout = _with_total(timeout, max(remaining, 0.001))
+                    status, body = await self._attempt(url, timeout)
+                    return status, body, attempt_number
+        except TavusError as exc:
+            exc.attempts = attempt_number
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+def _with_total(timeout: aiohttp.ClientTimeout, total: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=total,
+        connect=timeout.connect,
+        sock_read=timeout.sock_read,
+        sock_connect=timeout.sock_connect,
+        ceil_threshold=timeout.ceil_threshold,
+    )

@@ -1,0 +1,224 @@
+"""Exception hierarchy and the pure mapping from an HTTP status to an exception.
+
+Nothing here does I/O, so every mapping rule is tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "DecodeError",
+    "InternalServerError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseTooLargeError",
+    "TavusError",
+    "UnprocessableEntityError",
+    "error_for_status",
+    "redact",
+    "snippet",
+]
+
+SNIPPET_LIMIT = 200
+_MESSAGE_KEYS = ("message", "error", "detail")
+_JSON_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+
+class TavusError(Exception):
+    """Base class of every error this SDK raises on purpose."""
+
+    #: How many HTTP attempts were made before this error was raised (0: none).
+    attempts: int = 0
+
+
+class MissingAPIKeyError(TavusError):
+    """No API key was given and `TAVUS_API_KEY` is unset or empty."""
+
+
+class ClientClosedError(TavusError, RuntimeError):
+    """The client was closed; a closed client never touches the network."""
+
+
+class APIConnectionError(TavusError):
+    """The request did not produce a usable HTTP response (refused, reset, protocol error)."""
+
+    def __init__(self, message: str = "Connection error.", *, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+
+
+class APITimeoutError(APIConnectionError):
+    """An attempt took longer than the configured timeout."""
+
+    def __init__(self, message: str = "Request timed out.", *, attempts: int = 0) -> None:
+        super().__init__(message, attempts=attempts)
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """The response body (after decompression) exceeded `max_response_bytes`."""
+
+
+class DecodeError(TavusError):
+    """A 2xx response whose body is not JSON or does not match the persona schema."""
+
+    def __init__(self, message: str, *, status_code: int, snippet: str, attempts: int = 0) -> None:
+        super().__init__(f"{message} (status {status_code}, body starts {snippet!r})")
+        self.message = message
+        self.status_code = status_code
+        self.snippet = snippet
+        self.attempts = attempts
+
+
+class APIStatusError(TavusError):
+    """The API answered with a status that is not a success."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(f"Error code: {status_code} - {message}")
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
+        self.attempts = attempts
+        #: Seconds the server asked us to wait (`Retry-After`/`retry-after-ms`), when it did.
+        self.retry_after: float | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
+
+
+class BadRequestError(APIStatusError):
+    """400: the API rejected the request (its message comes from the body's `error`)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key was refused."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not read this persona."""
+
+
+class NotFoundError(APIStatusError):
+    """404, or a 2xx envelope with no persona in it."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422."""
+
+
+class RateLimitError(APIStatusError):
+    """429. `retry_after` holds the server's requested wait in seconds, when it sent one."""
+
+
+class InternalServerError(APIStatusError):
+    """Any 5xx."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Return `text` with every occurrence of `secret` replaced by a mask."""
+    if secret and secret in text:
+        return text.replace(secret, "***")
+    return text
+
+
+def snippet(body: bytes, secret: str | None = None, limit: int = SNIPPET_LIMIT) -> str:
+    """A short, printable, redacted beginning of a response body for error messages."""
+    text = body[: limit * 4].decode("utf-8", errors="replace")
+    text = redact(text, secret)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _message_from(parsed: object) -> str | None:
+    if isinstance(parsed, dict):
+        for key in _MESSAGE_KEYS:
+            value = parsed.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):  # {"error": {"message": "..."}} as some gateways send
+                inner = _message_from(value)
+                if inner:
+                    return inner
+    return None
+
+
+def _redact_tree(value: object, secret: str) -> object:
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret): _redact_tree(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(v, secret) for v in value]
+    return value
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    secret: str | None = None,
+    reason: str | None = None,
+) -> APIStatusError:
+    """Build the exception for a non-2xx response. Pure: no I/O, never raises.
+
+    The message is read from the JSON body's `message`, then `error`, then `detail`;
+    a non-JSON body (an HTML page from a proxy) gives a short text snippet instead.
+    `secret` (the API key) is scrubbed from the message, the body and the headers.
+    """
+    try:
+        parsed: object = _JSON_DECODER.decode(body) if body else None
+    except (msgspec.DecodeError, RecursionError):
+        parsed = None
+    if parsed is not None and secret:
+        parsed = _redact_tree(parsed, secret)
+    message = _message_from(parsed)
+    if message is None:
+        text = snippet(body, secret).strip()
+        message = text or reason or "HTTP error"
+    if parsed is None and body:
+        parsed = snippet(body, secret, limit=1000)
+    safe_headers = [(k, redact(v, secret)) for k, v in headers.items() if k.lower() != "x-api-key"]
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = InternalServerError if status >= 500 else APIStatusError
+    return cls(
+        redact(message, secret), status_code=status, body=parsed, headers=CIMultiDict(safe_headers)
+    )

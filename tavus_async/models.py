@@ -1,0 +1,268 @@
+"""Persona models (msgspec Structs) and the decoders that build them from response bytes.
+
+Leniency rules, from what real Tavus servers send (see tests/test_realworld.py):
+- every field but `persona_id` is optional and nullable; unknown fields are ignored;
+- enum-like fields (`tts_engine`, `perception_model`, `stt_engine`) are plain `str`, so a
+  value the spec does not list still decodes; the known values are constants below;
+- the legacy perception names that stock personas still carry (`ambient_awareness_queries`,
+  `perception_tools`, `perception_tool_prompt`, `tool_prompt`) and the fields real servers add
+  (`context`, `pipeline_mode`, turn-taking settings) are modelled so nothing they hold is lost.
+Strict where the spec is clear: a wrong type (`persona_name: 123`) is a `DecodeError`.
+
+Structs use `gc=False`: they hold only JSON data and never form reference cycles, so the
+collector need not track them, which keeps bulk fetches of many personas fast.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+
+from .errors import DecodeError, NotFoundError, snippet
+
+__all__ = [
+    "Layers",
+    "LLMLayer",
+    "PerceptionLayer",
+    "PerceptionModel",
+    "Persona",
+    "STTEngine",
+    "STTLayer",
+    "TTSEngine",
+    "TTSLayer",
+    "Tool",
+    "ToolFunction",
+    "decode_persona",
+]
+
+MASK: Final = "***"
+
+
+class TTSEngine:
+    """Known values of `TTSLayer.tts_engine` (others still decode)."""
+
+    CARTESIA: Final = "cartesia"
+    ELEVENLABS: Final = "elevenlabs"
+
+
+class PerceptionModel:
+    """Known values of `PerceptionLayer.perception_model` (others still decode)."""
+
+    RAVEN_1: Final = "raven-1"
+    RAVEN_0: Final = "raven-0"
+    OFF: Final = "off"
+
+
+class STTEngine:
+    """Known values of `STTLayer.stt_engine` (others still decode)."""
+
+    TAVUS_TURBO: Final = "tavus-turbo"
+    TAVUS_ADVANCED: Final = "tavus-advanced"
+
+
+class _Model(msgspec.Struct, omit_defaults=True, gc=False, kw_only=True):
+    """Base of every model: encodes only what was set, untracked by the cyclic GC."""
+
+
+class ToolFunction(_Model):
+    """An OpenAI-style function declaration: name, description and a JSON-schema `parameters`."""
+
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Model):
+    """A tool the persona may call.
+
+    The spec documents two shapes and servers send both: `{"type": "function",
+    "function": {...}}` (LLM tools, and the perception examples) and a flat
+    `{"name", "description"}` (the perception item schema). Both decode into this Struct.
+    """
+
+    type: str | None = None
+    function: ToolFunction | None = None
+    name: str | None = None
+    description: str | None = None
+
+    @property
+    def tool_name(self) -> str | None:
+        """The tool's name whichever shape it came in."""
+        if self.function is not None and self.function.name is not None:
+            return self.function.name
+        return self.name
+
+
+def _masked_fields(obj: msgspec.Struct, secrets: frozenset[str]) -> list[tuple[str, Any]]:
+    fields = []
+    for name in obj.__struct_fields__:
+        value = getattr(obj, name)
+        if name in secrets and value is not None:
+            value = {k: MASK for k in value} if isinstance(value, dict) else MASK
+        fields.append((name, value))
+    return fields
+
+
+def _masked_repr(obj: msgspec.Struct, secrets: frozenset[str]) -> str:
+    body = ", ".join(f"{k}={v!r}" for k, v in _masked_fields(obj, secrets))
+    return f"{type(obj).__name__}({body})"
+
+
+_LLM_SECRETS: Final = frozenset({"api_key", "headers"})
+_TTS_SECRETS: Final = frozenset({"api_key"})
+
+
+class LLMLayer(_Model):
+    """The language model layer. `api_key` and `headers` values are masked in repr."""
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    tools: list[Tool] | None = None
+    headers: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = None
+    speculative_inference: bool | None = None
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, _LLM_SECRETS)
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return _masked_fields(self, _LLM_SECRETS)
+
+
+class TTSLayer(_Model):
+    """The text-to-speech layer. `api_key` is masked in repr."""
+
+    api_key: str | None = None
+    tts_engine: str | None = None
+    external_voice_id: str | None = None
+    voice_settings: dict[str, Any] | None = None
+    tts_emotion_control: bool | None = None
+    tts_model_name: str | None = None
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, _TTS_SECRETS)
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return _masked_fields(self, _TTS_SECRETS)
+
+
+class PerceptionLayer(_Model):
+    """The perception (Raven) layer, with the legacy raven-0 names stock personas still use."""
+
+    perception_model: str | None = None
+    visual_awareness_queries: list[str] | None = None
+    visual_tool_prompt: str | None = None
+    visual_tools: list[Tool] | None = None
+    audio_awareness_queries: list[str] | None = None
+    audio_tool_prompt: str | None = None
+    audio_tools: list[Tool] | None = None
+    # Legacy names (raven-0 era) that published stock personas carry.
+    ambient_awareness_queries: list[str] | None = None
+    perception_tool_prompt: str | None = None
+    perception_tools: list[Tool] | None = None
+    tool_prompt: str | None = None
+
+
+class STTLayer(_Model):
+    """The speech-to-text layer, with the turn-taking settings older personas carry."""
+
+    stt_engine: str | None = None
+    hotwords: str | None = None
+    participant_pause_sensitivity: str | None = None
+    participant_interrupt_sensitivity: str | None = None
+    smart_turn_detection: bool | None = None
+
+
+class Layers(_Model):
+    """The persona's pipeline layers; any of them may be absent."""
+
+    llm: LLMLayer | None = None
+    tts: TTSLayer | None = None
+    perception: PerceptionLayer | None = None
+    stt: STTLayer | None = None
+
+
+class Persona(_Model):
+    """A Tavus persona as returned by `GET /v2/personas/{persona_id}`."""
+
+    persona_id: str
+    persona_name: str | None = None
+    system_prompt: str | None = None
+    context: str | None = None
+    pipeline_mode: str | None = None
+    default_replica_id: str | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
+    layers: Layers | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class _Envelope(_Model):
+    """The spec's shape `{"data": [persona]}` (an object in place of the list is accepted)."""
+
+    data: list[Persona] | Persona | None = None
+
+
+_PERSONA_DECODER: Final = msgspec.json.Decoder(Persona)
+_ENVELOPE_DECODER: Final = msgspec.json.Decoder(_Envelope)
+# Which shape to try first; the other is the fallback, so a wrong guess costs only speed.
+_LOOKS_ENVELOPED: Final = re.compile(rb'\s*\{\s*"data"\s*:')
+_DECODE_FAILURES: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def _from_envelope(env: _Envelope, status_code: int, persona_id: str | None) -> Persona:
+    data = env.data
+    if isinstance(data, Persona):
+        return data
+    if not data:
+        raise NotFoundError(
+            "The response held no persona (empty `data`).",
+            status_code=status_code,
+            body={"data": []},
+        )
+    if persona_id is not None:
+        for persona in data:
+            if persona.persona_id == persona_id:
+                return persona
+    return data[0]
+
+
+def decode_persona(
+    body: bytes,
+    *,
+    status_code: int = 200,
+    persona_id: str | None = None,
+    secret: str | None = None,
+) -> Persona:
+    """Decode a 2xx body, enveloped (`{"data": [...]}`) or bare, into a `Persona`.
+
+    Raises `DecodeError` (not JSON, invalid UTF-8, absurd nesting, wrong schema) or
+    `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
+    """
+    enveloped_first = _LOOKS_ENVELOPED.match(body) is not None
+    try:
+        if enveloped_first:
+            return _from_envelope(_ENVELOPE_DECODER.decode(body), status_code, persona_id)
+        return _PERSONA_DECODER.decode(body)
+    except _DECODE_FAILURES as first:
+        error: Exception = first
+    # The guess was wrong, or the body is broken: try the other shape before giving up.
+    try:
+        if enveloped_first:
+            return _PERSONA_DECODER.decode(body)
+        env = _ENVELOPE_DECODER.decode(body)
+        if env.data is not None:
+            return _from_envelope(env, status_code, persona_id)
+    except _DECODE_FAILURES:
+        pass
+    if isinstance(error, RecursionError):
+        reason = "JSON nested too deeply"
+    elif isinstance(error, UnicodeDecodeError):
+        reason = "response body is not valid UTF-8"
+    else:
+        reason = f"response is not a persona: {error}"
+    raise DecodeError(reason, status_code=status_code, snippet=snippet(body, secret)) from None

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import hdrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from ._limits import THROTTLE_HOOK, RateLimiter
 from ._retry import (
     RetryBudget,
     RetryPolicy,
@@ -51,6 +52,7 @@ class Transport:
         "_budget",
         "_closed",
         "_headers",
+        "_limiter",
         "_max_connections",
         "_max_response_bytes",
         "_owns_session",
@@ -69,6 +71,7 @@ class Transport:
         max_connections: int,
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._api_key = api_key
         # Built once: every request reuses the same header mapping.
@@ -85,6 +88,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._limiter = limiter
 
     @property
     def closed(self) -> bool:
@@ -143,6 +147,8 @@ class Transport:
     async def _attempt(self, url: str, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:  # noqa: ASYNC109
         """One HTTP exchange: a 2xx gives (status, body); anything else raises a `TavusError`."""
         session = self._get_session()
+        if self._limiter is not None:
+            await self._limiter.acquire()
         try:
             async with session.get(
                 url, headers=self._headers, timeout=timeout, allow_redirects=False
@@ -155,6 +161,10 @@ class Transport:
                     status, body, resp.headers, secret=self._api_key, reason=resp.reason
                 )
                 error.retry_after = parse_retry_after(resp.headers, time.time())
+                if status == 429:
+                    hook = THROTTLE_HOOK.get()
+                    if hook is not None:
+                        hook()
                 raise error
         except TavusError as exc:
             exc.attempts = 1

@@ -11,10 +11,13 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
+from ._cache import TTLCache
+from ._limits import RateLimiter
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._version import __version__
 from .errors import MissingAPIKeyError
+from .models import Persona
 from .personas import Personas
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTavus"]
@@ -57,6 +60,9 @@ class AsyncTavus:
     - `retry`: a `RetryPolicy` (backoff, Retry-After, deadline, retry budget).
     - `session`: bring your own `aiohttp.ClientSession`; the client never closes it.
     - `max_response_bytes`: cap on a (decompressed) response body.
+    - `cache_ttl`: keep fetched personas this many seconds (off by default), at most
+      `cache_size` of them (least recently used evicted first).
+    - `rate_limit`: at most this many requests per second from this client (off by default).
     """
 
     def __init__(
@@ -69,6 +75,9 @@ class AsyncTavus:
         max_connections: int = 100,
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        cache_ttl: float | None = None,
+        cache_size: int = 1024,
+        rate_limit: float | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("TAVUS_API_KEY", "")
         if not key or not key.strip():
@@ -96,8 +105,14 @@ class AsyncTavus:
             max_connections=max_connections,
             max_response_bytes=max_response_bytes,
             session=session,
+            limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
         )
-        self.personas: Final = Personas(self._transport, self._base_url, key)
+        self._rate_limit = rate_limit
+        self._cache_ttl = cache_ttl
+        cache: TTLCache[Persona] | None = (
+            TTLCache(cache_ttl, cache_size) if cache_ttl is not None else None
+        )
+        self.personas: Final = Personas(self._transport, self._base_url, key, cache)
 
     @property
     def base_url(self) -> str:
@@ -148,5 +163,6 @@ class AsyncTavus:
         timeout = self._timeout.total if self._timeout.total is not None else self._timeout
         return (
             f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
-            f"max_retries={self._retry.max_retries}, max_connections={self._max_connections})"
+            f"max_retries={self._retry.max_retries}, max_connections={self._max_connections}, "
+            f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r})"
         )

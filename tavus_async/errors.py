@@ -21,6 +21,7 @@ __all__ = [
     "ConflictError",
     "DecodeError",
     "InternalServerError",
+    "InvalidPersonaIdError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -47,6 +48,10 @@ class TavusError(Exception):
 
 class MissingAPIKeyError(TavusError):
     """No API key was given and `TAVUS_API_KEY` is unset or empty."""
+
+
+class InvalidPersonaIdError(TavusError, ValueError):
+    """A persona id that is unsafe to put in a URL path; raised before any I/O."""
 
 
 class ClientClosedError(TavusError, RuntimeError):

@@ -1,61 +1,170 @@
-"""The personas resource: `client.personas.get(...)`."""
+"""The personas resource: `client.personas.get / get_many / iter_many`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Final
 
+from . import _bulk
+from ._cache import TTLCache
 from ._transport import Transport
+from .errors import InvalidPersonaIdError, TavusError
 from .models import Persona, decode_persona
 
 __all__ = ["Personas", "validate_persona_id"]
 
 MAX_PERSONA_ID_LENGTH: Final = 256
+DEFAULT_CONCURRENCY: Final = 32
 # Path separators, query/fragment/escape characters, whitespace and C0/C1 controls.
 _FORBIDDEN: Final = re.compile(r"[/?#%\s\x00-\x1f\x7f-\x9f]|\.\.")
 
+#: `on_progress(done, total)`: called after each completed id; `total` is None when unknown.
+ProgressCallback = Callable[[int, int | None], object]
+
 
 def validate_persona_id(persona_id: str) -> str:
-    """Return `persona_id` if it is safe to put in the URL path, else raise `ValueError`.
+    """Return `persona_id` if it is safe to put in the URL path, else raise.
 
-    Checked before any I/O so a bad id can never reach another endpoint.
+    Raises `InvalidPersonaIdError` (a `ValueError` and a `TavusError`), checked before any
+    I/O so a bad id can never reach another endpoint; `TypeError` for a non-string.
     """
     if not isinstance(persona_id, str):
         raise TypeError(f"persona_id must be a str, not {type(persona_id).__name__}")
     if not persona_id:
-        raise ValueError("persona_id must not be empty")
+        raise InvalidPersonaIdError("persona_id must not be empty")
     if len(persona_id) > MAX_PERSONA_ID_LENGTH:
-        raise ValueError(f"persona_id is longer than {MAX_PERSONA_ID_LENGTH} characters")
+        raise InvalidPersonaIdError(f"persona_id is longer than {MAX_PERSONA_ID_LENGTH} characters")
     bad = _FORBIDDEN.search(persona_id)
     if bad is not None:
-        raise ValueError(
+        raise InvalidPersonaIdError(
             f"persona_id {persona_id[:64]!r} contains {bad.group()!r}: "
             "'/', '?', '#', '%', whitespace, control characters and '..' are not allowed"
         )
     return persona_id
 
 
+class _Shared:
+    """One in-flight request and how many `get()` callers are waiting on it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Future[Persona]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_prefix", "_secret", "_transport")
+    __slots__ = ("_cache", "_prefix", "_secret", "_shared", "_transport")
 
-    def __init__(self, transport: Transport, base_url: str, secret: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        base_url: str,
+        secret: str,
+        cache: TTLCache[Persona] | None = None,
+    ) -> None:
         self._transport = transport
         self._prefix = f"{base_url}/v2/personas/"
         self._secret = secret
+        self._cache = cache
+        self._shared: dict[str, _Shared] = {}
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
 
-        Raises `ValueError` for an unsafe id (before any I/O), an `APIStatusError` subclass
-        for an error status, `APIConnectionError`/`APITimeoutError` when the network fails
-        after retries, and `DecodeError` for a 2xx body that is not a persona.
+        Concurrent calls for the same id share one request; cancelling one caller does not
+        cancel it for the others. Raises `InvalidPersonaIdError` for an unsafe id (before
+        any I/O), an `APIStatusError` subclass for an error status, `APIConnectionError` /
+        `APITimeoutError` when the network fails after retries, and `DecodeError` for a
+        2xx body that is not a persona.
         """
         validate_persona_id(persona_id)
+        if self._cache is not None:
+            hit = self._cache.get(persona_id)
+            if hit is not None:
+                return hit
+        shared = self._shared.get(persona_id)
+        if shared is None:
+            shared = _Shared(asyncio.ensure_future(self._fetch(persona_id)))
+            self._shared[persona_id] = shared
+            shared.task.add_done_callback(lambda _: self._forget(persona_id, shared))
+        shared.waiters += 1
+        try:
+            return await asyncio.shield(shared.task)
+        finally:
+            shared.waiters -= 1
+            if shared.waiters == 0 and not shared.task.done():
+                # The last waiter left (cancelled): nobody wants the result any more.
+                shared.task.cancel()
+
+    def _forget(self, persona_id: str, shared: _Shared) -> None:
+        if self._shared.get(persona_id) is shared:
+            del self._shared[persona_id]
+
+    async def _fetch(self, persona_id: str) -> Persona:
+        """One lookup of a validated id: cache, then the transport (with retries)."""
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(persona_id)
+            if hit is not None:
+                return hit
         secret = self._secret
 
         def parse(body: bytes, status: int) -> Persona:
             return decode_persona(body, status_code=status, persona_id=persona_id, secret=secret)
 
-        return await self._transport.get(self._prefix + persona_id, parse)
+        persona = await self._transport.get(self._prefix + persona_id, parse)
+        if cache is not None:
+            cache.put(persona_id, persona)
+        return persona
+
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        return_exceptions: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Persona | TavusError]:
+        """Fetch many personas concurrently; the results are aligned with `ids`.
+
+        Each distinct id is fetched once; at most `concurrency` requests are in flight.
+        With `return_exceptions=False` the first failure is raised and the rest cancelled;
+        with `True` a failed slot holds its `TavusError`. Every id is validated before any
+        I/O. On 429s the engine lowers its concurrency (AIMD) and raises it again as
+        requests succeed.
+        """
+        id_list = list(ids)
+        for persona_id in id_list:
+            validate_persona_id(persona_id)
+        return await _bulk.get_many(
+            self._fetch,
+            id_list,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            on_progress=on_progress,
+        )
+
+    def iter_many(
+        self,
+        ids: Iterable[str] | AsyncIterable[str],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[tuple[str, Persona | TavusError]]:
+        """Yield `(persona_id, persona_or_error)` in completion order, one per input id.
+
+        `ids` may be any iterable or async iterable and is consumed lazily, so memory stays
+        flat for huge inputs. Errors (including an invalid id) are yielded as values, never
+        raised. Breaking out cancels what is in flight; for deterministic cleanup wrap it
+        in `contextlib.aclosing(...)`.
+        """
+        return _bulk.iter_many(
+            self._fetch,
+            ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            validate=validate_persona_id,
+        )

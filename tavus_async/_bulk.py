@@ -1,0 +1,180 @@
+"""The bulk engine behind `get_many` and `iter_many`: a fixed pool of worker tasks.
+
+`concurrency` workers pull ids lazily from one shared source, so at most `concurrency`
+requests are in flight and a huge (or endless) input is never materialised. Each worker
+reports 429s to an `AIMDGate`, which parks workers above the current limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Final, TypeVar
+
+from ._limits import THROTTLE_HOOK, AIMDGate
+from .errors import TavusError
+
+T = TypeVar("T")
+Fetch = Callable[[str], Awaitable[T]]
+Progress = Callable[[int, int | None], object]
+
+__all__ = ["get_many", "iter_many"]
+
+_END: Final = object()
+
+
+def _check_concurrency(concurrency: int) -> None:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+
+
+async def _run_workers(workers: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the workers; the first exception cancels the rest and is raised as itself."""
+    tasks = [asyncio.ensure_future(w) for w in workers]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Wait for the cancelled workers so no task or connection outlives the call.
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def get_many(
+    fetch: Fetch[T],
+    ids: list[str],
+    *,
+    concurrency: int,
+    return_exceptions: bool,
+    on_progress: Progress | None,
+) -> list[T | TavusError]:
+    """Fetch every distinct id once; results aligned with `ids`."""
+    _check_concurrency(concurrency)
+    distinct = list(dict.fromkeys(ids))
+    results: dict[str, T | TavusError] = {}
+    pending = iter(distinct)
+    total = len(distinct)
+    gate = AIMDGate(min(concurrency, total) or 1)
+    done = 0
+
+    async def worker(index: int) -> None:
+        nonlocal done
+        THROTTLE_HOOK.set(gate.on_throttled)
+        while True:
+            if index >= gate.limit:
+                await gate.wait_turn(index)
+            persona_id = next(pending, None)
+            if persona_id is None:
+                gate.open_all()
+                return
+            try:
+                results[persona_id] = await fetch(persona_id)
+            except TavusError as exc:
+                if not return_exceptions:
+                    raise
+                results[persona_id] = exc
+            gate.on_done()
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+
+    await _run_workers([worker(i) for i in range(min(concurrency, total))])
+    return [results[persona_id] for persona_id in ids]
+
+
+async def iter_many(
+    fetch: Fetch[T],
+    ids: Iterable[str] | AsyncIterable[str],
+    *,
+    concurrency: int,
+    on_progress: Progress | None,
+    validate: Callable[[str], object],
+) -> AsyncIterator[tuple[str, T | TavusError]]:
+    """Yield `(id, result)` in completion order, one per input id; errors are values.
+
+    Ids are pulled lazily; an id already in flight waits for that request instead of
+    sending another. Closing the iterator (or breaking out) cancels what is in flight.
+    """
+    _check_concurrency(concurrency)
+    total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
+    gate = AIMDGate(concurrency)
+    in_flight: dict[str, int] = {}  # id -> extra copies of its result to emit
+    alive = concurrency
+    lock = asyncio.Lock()
+    sync_source: Iterable[str] | None = None
+    async_source: AsyncIterator[str] | None = None
+    if isinstance(ids, AsyncIterable):
+        async_source = aiter(ids)
+    else:
+        sync_source = iter(ids)
+
+    async def pull() -> str | None:
+        if sync_source is not None:
+            return next(sync_source, None)  # type: ignore[call-overload, no-any-return]
+        assert async_source is not None
+        async with lock:  # an async generator cannot be advanced by two tasks at once
+            try:
+                return await anext(async_source)
+            except StopAsyncIteration:
+                return None
+
+    async def work(index: int) -> None:
+        THROTTLE_HOOK.set(gate.on_throttled)
+        while True:
+            if index >= gate.limit:
+                await gate.wait_turn(index)
+            persona_id = await pull()
+            if persona_id is None:
+                gate.open_all()
+                return
+            if persona_id in in_flight:
+                in_flight[persona_id] += 1
+                continue
+            result: T | TavusError
+            try:
+                validate(persona_id)
+                in_flight[persona_id] = 0
+                result = await fetch(persona_id)
+            except TavusError as exc:
+                result = exc
+            copies = in_flight.pop(persona_id, 0) + 1
+            gate.on_done()
+            for _ in range(copies):
+                await queue.put((persona_id, result))
+
+    async def worker(index: int) -> None:
+        nonlocal alive
+        try:
+            await work(index)
+        except Exception as exc:  # a bug or a failing input iterable: surface it to the consumer
+            alive -= 1
+            await queue.put((_END, exc))
+            return
+        except BaseException:
+            alive -= 1
+            raise
+        alive -= 1
+        if alive == 0:  # every result is queued ahead of this marker
+            await queue.put((_END, None))
+
+    tasks = [asyncio.ensure_future(worker(i)) for i in range(concurrency)]
+    done = 0
+    try:
+        while True:
+            persona_id, result = await queue.get()
+            if persona_id is _END:
+                if result is not None:
+                    raise result
+                return
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+            yield persona_id, result
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

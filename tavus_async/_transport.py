@@ -58,6 +58,7 @@ class Transport:
         "_owns_session",
         "_policy",
         "_session",
+        "_first_timeout",
         "_timeout",
     )
 
@@ -81,6 +82,11 @@ class Transport:
             hdrs.ACCEPT: "application/json",
         }
         self._timeout = timeout
+        # A call's deadline also bounds its first attempt (built once, not per call).
+        deadline = policy.deadline
+        if deadline is not None and (timeout.total is None or deadline < timeout.total):
+            timeout = _with_total(timeout, deadline)
+        self._first_timeout = timeout
         self._policy = policy
         self._budget = RetryBudget(policy.budget) if policy.budget is not None else None
         self._max_connections = max_connections
@@ -132,7 +138,7 @@ class Transport:
         Errors raised (by the exchange or by `parse`) carry how many attempts were made.
         """
         try:
-            status, body = await self._attempt(url, self._timeout)
+            status, body = await self._attempt(url, self._first_timeout)
             attempts = 1
         except TavusError as exc:
             status, body, attempts = await self._retry(url, exc, time.monotonic())

@@ -207,10 +207,7 @@ async def _demo(args: argparse.Namespace) -> int:
             f"p99 {_percentile(latencies, 0.99) * 1000:.2f} ms, "
             f"mean {statistics.fmean(latencies) * 1000 if latencies else 0:.2f} ms"
         )
-        print(
-            f"TCP connections used: {server.connections_seen} "
-            f"(pool limit {args.concurrency}, peak in flight {server.max_in_flight})"
-        )
+        print(f"TCP connections used: {server.connections_seen} (pool limit {args.concurrency})")
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -184,16 +184,6 @@ def _message_from(parsed: object) -> str | None:
     return None
 
 
-def _redact_tree(value: object, secret: str) -> object:
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, dict):
-        return {redact(str(k), secret): _redact_tree(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_tree(v, secret) for v in value]
-    return value
-
-
 def error_for_status(
     status: int,
     body: bytes,
@@ -208,12 +198,13 @@ def error_for_status(
     a non-JSON body (an HTML page from a proxy) gives a short text snippet instead.
     `secret` (the API key) is scrubbed from the message, the body and the headers.
     """
+    if secret and body:
+        # Scrub the raw bytes once, so nothing parsed from them can carry the key.
+        body = body.replace(secret.encode(), b"***")
     try:
         parsed: object = _JSON_DECODER.decode(body) if body else None
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         parsed = None
-    if parsed is not None and secret:
-        parsed = _redact_tree(parsed, secret)
     message = _message_from(parsed)
     if message is None:
         text = snippet(body, secret).strip()

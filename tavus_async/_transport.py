@@ -51,6 +51,7 @@ class Transport:
         "_api_key",
         "_budget",
         "_closed",
+        "_first_timeout",
         "_headers",
         "_limiter",
         "_max_connections",
@@ -58,7 +59,6 @@ class Transport:
         "_owns_session",
         "_policy",
         "_session",
-        "_first_timeout",
         "_timeout",
     )
 

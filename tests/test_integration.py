@@ -75,9 +75,11 @@ async def test_get_sends_key_and_user_agent(server: FakeTavus) -> None:
 
 
 async def test_bare_object_body_decodes() -> None:
-    async with FakeTavus(api_key=KEY, num_personas=3, envelope=False) as fake:
-        async with AsyncTavus(api_key=KEY, base_url=fake.base_url) as client:
-            persona = await client.personas.get(fake.persona_ids[2])
+    async with (
+        FakeTavus(api_key=KEY, num_personas=3, envelope=False) as fake,
+        AsyncTavus(api_key=KEY, base_url=fake.base_url) as client,
+    ):
+        persona = await client.personas.get(fake.persona_ids[2])
     assert persona.persona_id == fake.persona_ids[2]
     assert persona.layers is not None and persona.layers.llm is not None
 

@@ -157,9 +157,13 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
+# A "secret" shorter than this is no real key; masking it would garble every message.
+MIN_SECRET_LENGTH = 6
+
+
 def redact(text: str, secret: str | None) -> str:
     """Return `text` with every occurrence of `secret` replaced by a mask."""
-    if secret and secret in text:
+    if secret and len(secret) >= MIN_SECRET_LENGTH and secret in text:
         return text.replace(secret, "***")
     return text
 
@@ -184,6 +188,22 @@ def _message_from(parsed: object) -> str | None:
     return None
 
 
+def _scrub_parsed(parsed: object, secret: str) -> object:
+    """Mask a key that reached the parsed body through JSON escapes (`\\u0073k-...`).
+
+    Re-encoding writes strings unescaped, so the key shows up literally; no recursion, so
+    absurdly nested bodies are safe.
+    """
+    try:
+        encoded = msgspec.json.encode(parsed)
+    except (TypeError, RecursionError, OverflowError):
+        return None
+    needle = secret.encode()
+    if needle not in encoded:
+        return parsed
+    return _JSON_DECODER.decode(encoded.replace(needle, b"***"))
+
+
 def error_for_status(
     status: int,
     body: bytes,
@@ -198,13 +218,15 @@ def error_for_status(
     a non-JSON body (an HTML page from a proxy) gives a short text snippet instead.
     `secret` (the API key) is scrubbed from the message, the body and the headers.
     """
-    if secret and body:
-        # Scrub the raw bytes once, so nothing parsed from them can carry the key.
-        body = body.replace(secret.encode(), b"***")
+    scrub = secret is not None and len(secret) >= MIN_SECRET_LENGTH
+    if scrub and body:
+        body = body.replace(secret.encode(), b"***")  # type: ignore[union-attr]
     try:
         parsed: object = _JSON_DECODER.decode(body) if body else None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         parsed = None
+    if scrub and parsed is not None:
+        parsed = _scrub_parsed(parsed, secret)  # type: ignore[arg-type]
     message = _message_from(parsed)
     if message is None:
         text = snippet(body, secret).strip()

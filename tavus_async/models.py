@@ -120,7 +120,7 @@ class LLMLayer(_Model):
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = None
-    tools: list[Tool] | None = None
+    tools: tuple[Tool, ...] | None = None
     headers: dict[str, Any] | None = None
     extra_body: dict[str, Any] | None = None
     speculative_inference: bool | None = None
@@ -153,16 +153,16 @@ class PerceptionLayer(_Model):
     """The perception (Raven) layer, with the legacy raven-0 names stock personas still use."""
 
     perception_model: str | None = None
-    visual_awareness_queries: list[str] | None = None
+    visual_awareness_queries: tuple[str, ...] | None = None
     visual_tool_prompt: str | None = None
-    visual_tools: list[Tool] | None = None
-    audio_awareness_queries: list[str] | None = None
+    visual_tools: tuple[Tool, ...] | None = None
+    audio_awareness_queries: tuple[str, ...] | None = None
     audio_tool_prompt: str | None = None
-    audio_tools: list[Tool] | None = None
+    audio_tools: tuple[Tool, ...] | None = None
     # Legacy names (raven-0 era) that published stock personas carry.
-    ambient_awareness_queries: list[str] | None = None
+    ambient_awareness_queries: tuple[str, ...] | None = None
     perception_tool_prompt: str | None = None
-    perception_tools: list[Tool] | None = None
+    perception_tools: tuple[Tool, ...] | None = None
     tool_prompt: str | None = None
 
 
@@ -194,8 +194,8 @@ class Persona(_Model):
     context: str | None = None
     pipeline_mode: str | None = None
     default_replica_id: str | None = None
-    document_ids: list[str] | None = None
-    document_tags: list[str] | None = None
+    document_ids: tuple[str, ...] | None = None
+    document_tags: tuple[str, ...] | None = None
     layers: Layers | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -224,11 +224,17 @@ def _from_envelope(env: _Envelope, status_code: int, persona_id: str | None) -> 
             status_code=status_code,
             body={"data": []},
         )
-    if persona_id is not None:
-        for persona in data:
-            if persona.persona_id == persona_id:
-                return persona
-    return data[0]
+    if persona_id is None:
+        return data[0]
+    for persona in data:
+        if persona.persona_id == persona_id:
+            return persona
+    # Never hand back somebody else's persona.
+    raise NotFoundError(
+        f"The response held no persona with id {persona_id!r}.",
+        status_code=status_code,
+        body={"data": [p.persona_id for p in data]},
+    )
 
 
 def decode_persona(

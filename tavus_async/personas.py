@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Final
 
 from . import _bulk
 from ._cache import TTLCache
+from ._coalesce import Coalescer
 from ._transport import Transport
 from .errors import InvalidPersonaIdError, TavusError
 from .models import Persona, decode_persona
@@ -46,20 +46,10 @@ def validate_persona_id(persona_id: str) -> str:
     return persona_id
 
 
-class _Shared:
-    """One in-flight request and how many `get()` callers are waiting on it."""
-
-    __slots__ = ("task", "waiters")
-
-    def __init__(self, task: asyncio.Future[Persona]) -> None:
-        self.task = task
-        self.waiters = 0
-
-
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_cache", "_prefix", "_secret", "_shared", "_transport")
+    __slots__ = ("_cache", "_coalescer", "_prefix", "_secret", "_transport")
 
     def __init__(
         self,
@@ -72,13 +62,14 @@ class Personas:
         self._prefix = f"{base_url}/v2/personas/"
         self._secret = secret
         self._cache = cache
-        self._shared: dict[str, _Shared] = {}
+        self._coalescer: Coalescer[Persona] = Coalescer()
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
 
         Concurrent calls for the same id share one request; cancelling one caller does not
-        cancel it for the others. Raises `InvalidPersonaIdError` for an unsafe id (before
+        cancel it for the others (if the caller that started it is cancelled, the request is
+        re-issued for those still waiting). Raises `InvalidPersonaIdError` for an unsafe id (before
         any I/O), an `APIStatusError` subclass for an error status, `APIConnectionError` /
         `APITimeoutError` when the network fails after retries, and `DecodeError` for a
         2xx body that is not a persona.
@@ -88,23 +79,7 @@ class Personas:
             hit = self._cache.get(persona_id)
             if hit is not None:
                 return hit
-        shared = self._shared.get(persona_id)
-        if shared is None:
-            shared = _Shared(asyncio.ensure_future(self._fetch(persona_id)))
-            self._shared[persona_id] = shared
-            shared.task.add_done_callback(lambda _: self._forget(persona_id, shared))
-        shared.waiters += 1
-        try:
-            return await asyncio.shield(shared.task)
-        finally:
-            shared.waiters -= 1
-            if shared.waiters == 0 and not shared.task.done():
-                # The last waiter left (cancelled): nobody wants the result any more.
-                shared.task.cancel()
-
-    def _forget(self, persona_id: str, shared: _Shared) -> None:
-        if self._shared.get(persona_id) is shared:
-            del self._shared[persona_id]
+        return await self._coalescer.run(persona_id, self._fetch)
 
     async def _fetch(self, persona_id: str) -> Persona:
         """One lookup of a validated id: cache, then the transport (with retries)."""

@@ -8,7 +8,15 @@ reports 429s to an `AIMDGate`, which parks workers above the current limit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+)
 from typing import Any, Final, TypeVar
 
 from ._limits import THROTTLE_HOOK, AIMDGate
@@ -53,6 +61,8 @@ async def get_many(
 ) -> list[T | TavusError]:
     """Fetch every distinct id once; results aligned with `ids`."""
     _check_concurrency(concurrency)
+    if not ids:
+        return []
     distinct = list(dict.fromkeys(ids))
     results: dict[str, T | TavusError] = {}
     pending = iter(distinct)
@@ -92,7 +102,7 @@ async def iter_many(
     concurrency: int,
     on_progress: Progress | None,
     validate: Callable[[str], object],
-) -> AsyncIterator[tuple[str, T | TavusError]]:
+) -> AsyncGenerator[tuple[str, T | TavusError], None]:
     """Yield `(id, result)` in completion order, one per input id; errors are values.
 
     Ids are pulled lazily; an id already in flight waits for that request instead of

@@ -31,8 +31,8 @@ class BudgetConfig:
     """A token bucket that caps retries to a share of successful traffic.
 
     Each retry spends `retry_cost` tokens; each success refunds `success_refund`. The bucket
-    starts full at `capacity`. With the defaults a client may burst 100 retries, then retry
-    about one request in ten while most requests fail, so a sick server is not hammered.
+    starts full at `capacity`. With the defaults a client may burst 100 retries; after that
+    it earns one retry per ten successes, so a mostly failing server is not hammered.
     """
 
     capacity: float = 100.0
@@ -50,7 +50,8 @@ class RetryPolicy:
 
     - Retried: connection errors, timeouts, 408, 409, 429 and every 5xx (a server's
       `x-should-retry: true|false` overrides the status rule). Never: other 4xx, bad bodies.
-    - Wait: `initial_backoff * 2**n` capped at `max_backoff`, with full jitter when `jitter`;
+    - Wait: `initial_backoff * 2**n` capped at `max_backoff`, with "equal jitter" when
+      `jitter` (a uniform wait between half and all of it);
       a sane `Retry-After`/`retry-after-ms` is honoured instead when `respect_retry_after`.
     - A `Retry-After` above `max_retry_after` is not slept: the `RateLimitError` is raised at
       once with `retry_after` set, so a batch job can decide what to do.

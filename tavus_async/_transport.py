@@ -137,11 +137,13 @@ class Transport:
 
         Errors raised (by the exchange or by `parse`) carry how many attempts were made.
         """
+        # The deadline clock starts with the call (only read when a deadline is set).
+        started = time.monotonic() if self._policy.deadline is not None else 0.0
         try:
             status, body = await self._attempt(url, self._first_timeout)
             attempts = 1
         except TavusError as exc:
-            status, body, attempts = await self._retry(url, exc, time.monotonic())
+            status, body, attempts = await self._retry(url, exc, started)
         if self._budget is not None:
             self._budget.refund()
         try:

@@ -20,8 +20,9 @@ import msgspec
 
 from ._version import __version__
 from .client import AsyncTavus
-from .errors import TavusError
+from .errors import InvalidPersonaIdError, TavusError
 from .models import Persona
+from .personas import validate_persona_id
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -118,7 +119,13 @@ async def _personas_get(args: argparse.Namespace) -> int:
                     else:
                         out.write(_encode(result).decode() + "\n")
             else:
-                id_list = ids if isinstance(ids, list) else [i async for i in ids]
+                id_list = []
+                for persona_id in ids if isinstance(ids, list) else [i async for i in ids]:
+                    try:  # report a bad id like any other failure instead of aborting
+                        id_list.append(validate_persona_id(persona_id))
+                    except InvalidPersonaIdError as exc:
+                        failed += 1
+                        _report(persona_id, exc)
                 results = await client.personas.get_many(
                     id_list,
                     concurrency=args.concurrency,
@@ -143,13 +150,14 @@ async def _personas_get(args: argparse.Namespace) -> int:
 
 
 async def _mock_server(args: argparse.Namespace) -> int:
-    from .testing import serve
+    from .testing import persona_id_for, serve
 
     def ready(base_url: str) -> None:
         print(f"Fake Tavus API listening on {base_url}", flush=True)
+        sample = ", ".join(persona_id_for(i) for i in range(min(args.personas, 3)))
         print(
             f"  export TAVUS_BASE_URL={base_url} TAVUS_API_KEY={args.api_key}\n"
-            f"  {args.personas} personas: p{0:011x} .. p{max(args.personas - 1, 0):011x}",
+            f"  {args.personas} personas, e.g. {sample}",
             flush=True,
         )
 
@@ -259,5 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except TavusError as exc:  # configuration problems such as a missing API key
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as exc:  # a bad --base-url and the like
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. mock-server on a port already in use
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -58,6 +58,7 @@ class AsyncTavus:
     - `timeout`: seconds per attempt, or an `aiohttp.ClientTimeout` passed through as-is.
     - `max_retries`: overrides `retry.max_retries` when given (default policy: 2 retries).
     - `retry`: a `RetryPolicy` (backoff, Retry-After, deadline, retry budget).
+    - `max_connections`: size of the pool the client creates (ignored with your own `session`).
     - `session`: bring your own `aiohttp.ClientSession`; the client never closes it.
     - `max_response_bytes`: cap on a (decompressed) response body.
     - `cache_ttl`: keep fetched personas this many seconds (off by default), at most
@@ -112,7 +113,8 @@ class AsyncTavus:
         cache: TTLCache[Persona] | None = (
             TTLCache(cache_ttl, cache_size) if cache_ttl is not None else None
         )
-        self.personas: Final = Personas(self._transport, self._base_url, key, cache)
+        #: Persona lookups: `get`, `get_many`, `iter_many`.
+        self.personas: Final[Personas] = Personas(self._transport, self._base_url, key, cache)
 
     @property
     def base_url(self) -> str:

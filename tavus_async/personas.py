@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from typing import Final
 
 from . import _bulk
 from ._cache import TTLCache
 from ._coalesce import Coalescer
 from ._transport import Transport
-from .errors import InvalidPersonaIdError, TavusError
+from .errors import ClientClosedError, InvalidPersonaIdError, TavusError
 from .models import Persona, decode_persona
 
 __all__ = ["Personas", "validate_persona_id"]
@@ -76,16 +76,21 @@ class Personas:
         """
         validate_persona_id(persona_id)
         if self._cache is not None:
-            hit = self._cache.get(persona_id)
+            hit = self._fresh_from_cache(persona_id)
             if hit is not None:
                 return hit
         return await self._coalescer.run(persona_id, self._fetch)
+
+    def _fresh_from_cache(self, persona_id: str) -> Persona | None:
+        if self._transport.closed:  # a closed client answers nothing, not even from cache
+            raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
+        return self._cache.get(persona_id) if self._cache is not None else None
 
     async def _fetch(self, persona_id: str) -> Persona:
         """One lookup of a validated id: cache, then the transport (with retries)."""
         cache = self._cache
         if cache is not None:
-            hit = cache.get(persona_id)
+            hit = self._fresh_from_cache(persona_id)
             if hit is not None:
                 return hit
         secret = self._secret
@@ -129,7 +134,7 @@ class Personas:
         ids: Iterable[str] | AsyncIterable[str],
         concurrency: int = DEFAULT_CONCURRENCY,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[tuple[str, Persona | TavusError]]:
+    ) -> AsyncGenerator[tuple[str, Persona | TavusError], None]:
         """Yield `(persona_id, persona_or_error)` in completion order, one per input id.
 
         `ids` may be any iterable or async iterable and is consumed lazily, so memory stays

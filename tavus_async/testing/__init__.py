@@ -1,4 +1,4 @@
-"""Test helpers for tavus-async: :class:`FakeTavus`, an in-process fake Tavus API.
+"""Test helpers for tavus-async: `FakeTavus`, an in-process fake Tavus API.
 
 This package is independent of the SDK core; it only needs aiohttp and msgspec.
 """

@@ -1,8 +1,8 @@
-"""Deterministic generation of realistic persona payloads for :class:`FakeTavus`.
+"""Deterministic generation of realistic persona payloads for `FakeTavus`.
 
 Everything here is a pure function of the persona index: ids come from a
 bijection on 44-bit integers (so they never collide), the rest of the payload
-from ``random.Random(index)``. Nothing touches the global ``random`` state.
+from `random.Random(index)`. Nothing touches the global `random` state.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ __all__ = ["generate_persona", "persona_id_for", "replica_id_for"]
 
 _ID_BITS = 44  # 11 hex digits
 _ID_MASK = (1 << _ID_BITS) - 1
-# Odd multipliers make ``i -> (i * m + c) mod 2**44`` a bijection, so ids are
+# Odd multipliers make `i -> (i * m + c) mod 2**44` a bijection, so ids are
 # unique for every index below 2**44 while still looking random.
 _PID_MUL = 0x9E3779B97F4A7C15 & _ID_MASK | 1
 _PID_ADD = 0x5DEECE66D
@@ -24,12 +24,12 @@ _RID_ADD = 0x165667B19E37
 
 
 def persona_id_for(index: int) -> str:
-    """Return the deterministic persona id (``"p"`` + 11 hex digits) of ``index``."""
+    """Return the deterministic persona id (`"p"` + 11 hex digits) of `index`."""
     return f"p{(index * _PID_MUL + _PID_ADD) & _ID_MASK:011x}"
 
 
 def replica_id_for(index: int) -> str:
-    """Return the deterministic default replica id (``"r"`` + 11 hex digits)."""
+    """Return the deterministic default replica id (`"r"` + 11 hex digits)."""
     return f"r{(index * _RID_MUL + _RID_ADD) & _ID_MASK:011x}"
 
 
@@ -373,7 +373,7 @@ def _simple_tool(spec: tuple[str, str, str, str]) -> dict[str, Any]:
 
 
 def generate_persona(index: int) -> dict[str, Any]:
-    """Build the persona document for ``index``; same index, same document."""
+    """Build the persona document for `index`; same index, same document."""
     rng = random.Random(index)
     role, org, domain, task, customer = _ROLES[index % len(_ROLES)]
     first = rng.choice(_FIRST_NAMES)

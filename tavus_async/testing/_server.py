@@ -1,7 +1,7 @@
-"""``FakeTavus``: an in-process fake of the Tavus persona API built on aiohttp.web.
+"""`FakeTavus`: an in-process fake of the Tavus persona API built on aiohttp.web.
 
-Serves ``GET /v2/personas/{persona_id}`` with deterministic generated personas,
-checks ``x-api-key``, replays scripted :class:`Fault` objects and records
+Serves `GET /v2/personas/{persona_id}` with deterministic generated personas,
+checks `x-api-key`, replays scripted `Fault` objects and records
 statistics that tests can assert on (requests, concurrency, connections).
 """
 
@@ -38,9 +38,9 @@ _Body = bytes | str | dict[str, Any] | None
 
 
 class _FieldOrConstructor(Generic[_P, _T]):
-    """Descriptor: on the class it is a :class:`Fault` constructor, on an instance a field.
+    """Descriptor: on the class it is a `Fault` constructor, on an instance a field.
 
-    Lets ``Fault.stall()`` build a fault while ``fault.stall`` reads the flag.
+    Lets `Fault.stall()` build a fault while `fault.stall` reads the flag.
     """
 
     def __init__(self, storage: str, constructor: Callable[_P, Fault]) -> None:
@@ -64,11 +64,11 @@ class _FieldOrConstructor(Generic[_P, _T]):
 
 
 class _FlagOrConstructor(_FieldOrConstructor[_P, bool]):
-    """A ``bool`` field that doubles as a constructor on the class."""
+    """A `bool` field that doubles as a constructor on the class."""
 
 
 class _IntervalOrConstructor(_FieldOrConstructor[_P, float | None]):
-    """A ``float | None`` field that doubles as a constructor on the class."""
+    """A `float | None` field that doubles as a constructor on the class."""
 
 
 def _make_stall() -> Fault:
@@ -77,7 +77,7 @@ def _make_stall() -> Fault:
 
 
 def _make_drip(interval: float, chunk_size: int = 1) -> Fault:
-    """Send the normal body ``chunk_size`` byte(s) at a time, every ``interval`` seconds."""
+    """Send the normal body `chunk_size` byte(s) at a time, every `interval` seconds."""
     return Fault(drip=interval, drip_chunk=chunk_size)
 
 
@@ -95,10 +95,10 @@ def _make_close_connection() -> Fault:
 class Fault:
     """One scripted misbehaviour, consumed by exactly one matching request.
 
-    Parts compose in this order: ``close_connection``; ``delay``; ``stall``; then
-    the reply (``status``/``body``/``headers`` if ``status`` is set, else the
-    normal reply plus extra ``headers``), sent slowly if ``drip`` is set or cut
-    in half if ``drop_mid_body`` is set.
+    Parts compose in this order: `close_connection`; `delay`; `stall`; then
+    the reply (`status`/`body`/`headers` if `status` is set, else the
+    normal reply plus extra `headers`), sent slowly if `drip` is set or cut
+    in half if `drop_mid_body` is set.
     """
 
     status: int | None
@@ -166,22 +166,22 @@ class Fault:
         body: _Body = None,
         headers: Mapping[str, str] | None = None,
     ) -> Fault:
-        """Respond with ``status`` (and optional body/headers) instead of the persona."""
+        """Respond with `status` (and optional body/headers) instead of the persona."""
         return cls(status, body, headers)
 
     @classmethod
     def retry_after(cls, status: int = 429, seconds: str | float = "1") -> Fault:
-        """Respond ``status`` with a ``Retry-After: seconds`` header (value sent as given)."""
+        """Respond `status` with a `Retry-After: seconds` header (value sent as given)."""
         return cls(status, headers={"Retry-After": str(seconds)})
 
     @classmethod
     def invalid_json(cls) -> Fault:
-        """Respond 200 ``application/json`` with a body that is not valid JSON."""
+        """Respond 200 `application/json` with a body that is not valid JSON."""
         return cls(200, b"{not json")
 
     @classmethod
     def delay_then(cls, delay: float, status: int | None = None) -> Fault:
-        """Sleep ``delay`` seconds, then respond normally (or with ``status``)."""
+        """Sleep `delay` seconds, then respond normally (or with `status`)."""
         return cls(status, delay=delay)
 
     @classmethod
@@ -211,7 +211,7 @@ _FAULT_DEFAULTS: tuple[tuple[str, object], ...] = (
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as seen by :class:`FakeTavus` (header names are lower-cased)."""
+    """One request as seen by `FakeTavus` (header names are lower-cased)."""
 
     method: str
     path: str
@@ -272,7 +272,7 @@ def _fault_reply(fault: Fault, status: int) -> _Reply:
 
 
 def _merge_headers(into: dict[str, str], extra: Mapping[str, str]) -> None:
-    """Merge ``extra`` into ``into``, replacing case-insensitively."""
+    """Merge `extra` into `into`, replacing case-insensitively."""
     lowered = {k.lower(): k for k in into}
     for key, value in extra.items():
         old = lowered.get(key.lower())
@@ -284,20 +284,20 @@ def _merge_headers(into: dict[str, str], extra: Mapping[str, str]) -> None:
 class FakeTavus:
     """A fake Tavus persona API server for tests and demos (aiohttp.web on a TCP port).
 
-    Use as ``async with FakeTavus(...) as server:`` or call :meth:`start` / :meth:`stop`.
+    Use as `async with FakeTavus(...) as server:` or call `start` / `stop`.
 
-    Serves ``num_personas`` generated personas (``persona_ids``; index ``i`` always
-    gets the same id and document) plus any added with :meth:`add_persona`.
-    Statistics: ``requests`` (list of :class:`RecordedRequest`, header names
-    lower-cased; disabled by ``record_requests=False``), ``request_count``,
-    ``in_flight`` / ``max_in_flight``, ``open_connections`` /
-    ``max_open_connections`` (sampled at each request start) and
-    ``connections_seen`` (distinct peer addresses that sent a request).
-    Scripted faults are queued with :meth:`enqueue`.
+    Serves `num_personas` generated personas (`persona_ids`; index `i` always
+    gets the same id and document) plus any added with `add_persona`.
+    Statistics: `requests` (list of `RecordedRequest`, header names
+    lower-cased; disabled by `record_requests=False`), `request_count`,
+    `in_flight` / `max_in_flight`, `open_connections` /
+    `max_open_connections` (sampled at each request start) and
+    `connections_seen` (distinct peer addresses that sent a request).
+    Scripted faults are queued with `enqueue`.
 
     Note: aiohttp's client retries an idempotent request once after
-    ``ServerDisconnectedError``, so one :meth:`Fault.close_connection` is
-    invisible to a plain ``aiohttp`` GET; enqueue two to surface the error.
+    `ServerDisconnectedError`, so one `Fault.close_connection` is
+    invisible to a plain `aiohttp` GET; enqueue two to surface the error.
     """
 
     def __init__(
@@ -338,14 +338,14 @@ class FakeTavus:
     # ------------------------------------------------------------------ data
 
     def persona_json(self, persona_id: str) -> dict[str, Any]:
-        """Return (a copy of) the persona object served for ``persona_id``; KeyError if unknown."""
+        """Return (a copy of) the persona object served for `persona_id`; KeyError if unknown."""
         custom = self._custom.get(persona_id)
         if custom is not None:
             return copy.deepcopy(custom)
         return generate_persona(self._index[persona_id])
 
     def add_persona(self, persona: Mapping[str, Any]) -> str:
-        """Serve ``persona`` (must contain a string ``persona_id``) and return its id."""
+        """Serve `persona` (must contain a string `persona_id`) and return its id."""
         pid = persona.get("persona_id")
         if not isinstance(pid, str) or not pid:
             raise ValueError("persona must have a non-empty string 'persona_id'")
@@ -359,7 +359,7 @@ class FakeTavus:
             self._body_for(pid)
 
     def _body_for(self, persona_id: str) -> bytes | None:
-        """Encoded response body for ``persona_id`` (cached), or None if unknown."""
+        """Encoded response body for `persona_id` (cached), or None if unknown."""
         body = self._bodies.get(persona_id)
         if body is not None:
             return body
@@ -379,7 +379,7 @@ class FakeTavus:
     # ---------------------------------------------------------------- faults
 
     def enqueue(self, *faults: Fault, persona_id: str | None = None) -> None:
-        """Queue ``faults`` (FIFO) for any request, or only for ``persona_id``'s requests."""
+        """Queue `faults` (FIFO) for any request, or only for `persona_id`'s requests."""
         for fault in faults:
             if not isinstance(fault, Fault):
                 raise TypeError(f"expected Fault, got {type(fault).__name__}")
@@ -411,12 +411,12 @@ class FakeTavus:
 
     @property
     def envelope(self) -> bool:
-        """Whether 200 bodies are wrapped as ``{"data": [persona]}``."""
+        """Whether 200 bodies are wrapped as `{"data": [persona]}`."""
         return self._envelope
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running server (port resolved after start)."""
+        """`http://host:port` of the running server (port resolved after start)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
@@ -445,11 +445,11 @@ class FakeTavus:
 
     @property
     def running(self) -> bool:
-        """True between :meth:`start` and :meth:`stop`."""
+        """True between `start` and `stop`."""
         return self._runner is not None
 
     async def start(self) -> None:
-        """Bind and start serving; resolves an ephemeral ``port=0`` to the real port."""
+        """Bind and start serving; resolves an ephemeral `port=0` to the real port."""
         if self._runner is not None:
             raise RuntimeError("FakeTavus is already running")
         app = web.Application()
@@ -504,7 +504,7 @@ class FakeTavus:
     # -------------------------------------------------------------- handlers
 
     def _enter(self, request: web.Request, persona_id: str | None, fault: Fault | None) -> None:
-        """Record ``request`` and update counters at request start."""
+        """Record `request` and update counters at request start."""
         self.request_count += 1
         self.in_flight += 1
         if self.in_flight > self.max_in_flight:
@@ -676,7 +676,7 @@ async def serve(
     *,
     envelope: bool = True,
 ) -> None:
-    """Run a :class:`FakeTavus` until cancelled, calling ``ready(base_url)`` once listening."""
+    """Run a `FakeTavus` until cancelled, calling `ready(base_url)` once listening."""
     server = FakeTavus(
         api_key=api_key,
         num_personas=num_personas,

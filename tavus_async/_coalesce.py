@@ -41,7 +41,7 @@ class Coalescer(Generic[V]):
         """Return `await fetch(key)`, sharing the request with concurrent callers of `key`."""
         flight = self._flights.get(key)
         if flight is not None:
-            return await self._join(flight)
+            return await self._join(key, flight)
         flight = _Flight()
         self._flights[key] = flight
         try:
@@ -63,7 +63,7 @@ class Coalescer(Generic[V]):
         self._settle(key, flight, value, None)
         return value
 
-    async def _join(self, flight: _Flight[V]) -> V:
+    async def _join(self, key: str, flight: _Flight[V]) -> V:
         if flight.future is None:
             flight.future = asyncio.get_running_loop().create_future()
         flight.waiters += 1
@@ -72,7 +72,10 @@ class Coalescer(Generic[V]):
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and flight.task is not None and not flight.task.done():
-                flight.task.cancel()  # the owner left earlier and now nobody waits
+                # The owner left earlier and now nobody waits. Forget the flight first, so
+                # a caller arriving before the task winds down starts afresh.
+                self._forget(key, flight)
+                flight.task.cancel()
 
     def _forget(self, key: str, flight: _Flight[V]) -> None:
         if self._flights.get(key) is flight:

@@ -20,7 +20,7 @@ import msgspec
 
 from ._version import __version__
 from .client import AsyncTavus
-from .errors import InvalidPersonaIdError, TavusError
+from .errors import InvalidPersonaIdError, MissingAPIKeyError, TavusError
 from .models import Persona
 from .personas import validate_persona_id
 
@@ -266,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(run(args)))
     except KeyboardInterrupt:
         return 130
-    except TavusError as exc:  # configuration problems such as a missing API key
+    except MissingAPIKeyError as exc:
+        print(f"error: {exc} On the command line: --api-key KEY.", file=sys.stderr)
+        return EXIT_FAILED
+    except TavusError as exc:  # other configuration problems
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except ValueError as exc:  # a bad --base-url and the like

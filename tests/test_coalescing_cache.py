@@ -1,0 +1,410 @@
+"""Request coalescing in `personas.get` and the optional TTL cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tavus_async import AsyncTavus, NotFoundError, Persona
+from tavus_async._cache import TTLCache
+from tavus_async.testing import FakeTavus, Fault
+
+KEY = "sk-coalesce-test-key"
+MISSING = "pmissing0000"
+
+
+@pytest.fixture(autouse=True)
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail on logged warnings/errors ('Task exception was never retrieved', ...)."""
+    caplog.set_level(logging.WARNING)
+    yield
+    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTavus]:
+    async with FakeTavus(api_key=KEY, num_personas=50) as fake:
+        yield fake
+
+
+def client_for(server: FakeTavus, **options: Any) -> AsyncTavus:
+    return AsyncTavus(api_key=KEY, base_url=server.base_url, **options)
+
+
+def sdk_tasks() -> list[asyncio.Task[Any]]:
+    """Pending tasks running SDK code (shared fetches, workers), not the fake server's."""
+    found = []
+    for task in asyncio.all_tasks():
+        if task.done() or task is asyncio.current_task():
+            continue
+        code = getattr(task.get_coro(), "cr_code", None)
+        filename = code.co_filename if code is not None else ""
+        if "tavus_async" in filename and "testing" not in filename:
+            found.append(task)
+    return found
+
+
+def acquired_connections(client: AsyncTavus) -> int:
+    session = client._transport.session
+    if session is None:
+        return 0
+    connector = session.connector
+    assert isinstance(connector, aiohttp.BaseConnector)
+    return len(connector._acquired)
+
+
+async def eventually(predicate: Callable[[], bool], limit: float = 2.0) -> bool:
+    for _ in range(5):
+        if predicate():
+            return True
+        await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.005)
+    return predicate()
+
+
+# ----------------------------------------------------------------- coalescing
+
+
+async def test_concurrent_gets_for_one_id_share_one_request(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.delay_then(0.02), persona_id=pid)
+    async with client_for(server) as client:
+        results = await asyncio.gather(*[client.personas.get(pid) for _ in range(50)])
+    assert server.request_count == 1
+    assert all(isinstance(p, Persona) and p.persona_id == pid for p in results)
+    assert all(p is results[0] for p in results)
+
+
+async def test_coalescing_without_delay_still_one_request(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server) as client:
+        await asyncio.gather(*[client.personas.get(pid) for _ in range(50)])
+    assert server.request_count == 1
+
+
+async def test_different_ids_are_not_coalesced(server: FakeTavus) -> None:
+    ids = server.persona_ids[:5]
+    async with client_for(server) as client:
+        results = await asyncio.gather(*[client.personas.get(pid) for pid in ids * 3])
+    assert [p.persona_id for p in results] == ids * 3
+    assert server.request_count == 5
+
+
+async def test_sequential_gets_are_not_coalesced(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server) as client:
+        await client.personas.get(pid)
+        await client.personas.get(pid)
+    assert server.request_count == 2
+
+
+async def test_cancelling_a_joined_waiter_does_not_cancel_the_request(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.delay_then(0.1), persona_id=pid)
+    async with client_for(server) as client:
+        waiters = [asyncio.create_task(client.personas.get(pid)) for _ in range(3)]
+        assert await eventually(lambda: server.in_flight == 1)
+        waiters[1].cancel()  # not the caller that started the request
+        with pytest.raises(asyncio.CancelledError):
+            await waiters[1]
+        rest = await asyncio.gather(waiters[0], waiters[2])
+        assert all(p.persona_id == pid for p in rest)
+    assert server.request_count == 1
+
+
+async def test_cancelling_the_starting_caller_still_serves_the_others(server: FakeTavus) -> None:
+    """The first caller runs the request inline; if it is cancelled the others still get
+    the persona (the SDK re-issues the request on their behalf)."""
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.delay_then(0.1), persona_id=pid)
+    async with client_for(server) as client:
+        waiters = [asyncio.create_task(client.personas.get(pid)) for _ in range(3)]
+        assert await eventually(lambda: server.in_flight == 1)
+        waiters[0].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiters[0]
+        rest = await asyncio.gather(*waiters[1:])
+        assert all(p.persona_id == pid for p in rest)
+        assert await eventually(lambda: not sdk_tasks()), sdk_tasks()
+        assert not client.personas._coalescer._flights
+    assert server.request_count <= 2
+
+
+async def test_cancelling_first_waiter_before_io_does_not_cancel_the_others(
+    server: FakeTavus,
+) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server) as client:
+        first = asyncio.create_task(client.personas.get(pid))
+        second = asyncio.create_task(client.personas.get(pid))
+        await asyncio.sleep(0)  # both joined the shared request
+        first.cancel()
+        persona = await second
+        assert persona.persona_id == pid
+        assert first.cancelled()
+    assert server.request_count <= 2
+
+
+async def test_cancelling_all_waiters_cancels_the_shared_request(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.stall(), persona_id=pid)
+    async with client_for(server) as client:
+        waiters = [asyncio.create_task(client.personas.get(pid)) for _ in range(3)]
+        assert await eventually(lambda: server.in_flight == 1)
+        for waiter in waiters:
+            waiter.cancel()
+        outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+        # The server sees its client leave: the stalled handler is cancelled.
+        assert await eventually(lambda: server.in_flight == 0), server.in_flight
+        assert await eventually(lambda: not sdk_tasks()), sdk_tasks()
+        assert acquired_connections(client) == 0
+        assert not client.personas._coalescer._flights
+    assert server.request_count == 1
+
+
+async def test_get_right_after_all_waiters_left_is_not_cancelled(server: FakeTavus) -> None:
+    """A new caller must not inherit a shared request that is being cancelled.
+
+    Owner cancelled while another caller waits -> the request is re-issued in a task; when
+    that last waiter is cancelled too, the task is cancelled but its flight stays in
+    `Coalescer._flights` until the task's done-callback runs. A `get()` in that window
+    joins the dying flight and gets a CancelledError it never asked for.
+    """
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.stall(), Fault.stall(), persona_id=pid)
+    async with client_for(server) as client:
+        owner = asyncio.create_task(client.personas.get(pid))
+        joiner = asyncio.create_task(client.personas.get(pid))
+        assert await eventually(lambda: server.in_flight == 1)
+        owner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await owner
+        # The request was re-issued for the joiner.
+        assert await eventually(lambda: server.request_count == 2 and server.in_flight == 1)
+        joiner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await joiner
+        outcome: Persona | BaseException
+        try:
+            outcome = await client.personas.get(pid)
+        except asyncio.CancelledError as exc:  # the bug: this task was never cancelled
+            outcome = exc
+        assert isinstance(outcome, Persona), f"fresh get() raised {outcome!r}"
+        assert outcome.persona_id == pid
+
+
+async def test_get_right_after_the_only_caller_left_is_not_cancelled(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.stall(), persona_id=pid)
+    async with client_for(server) as client:
+        waiter = asyncio.create_task(client.personas.get(pid))
+        assert await eventually(lambda: server.in_flight == 1)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (await client.personas.get(pid)).persona_id == pid
+
+
+async def test_errors_are_delivered_to_every_waiter(server: FakeTavus) -> None:
+    server.enqueue(Fault.delay_then(0.02), persona_id=MISSING)
+    async with client_for(server) as client:
+        outcomes = await asyncio.gather(
+            *[client.personas.get(MISSING) for _ in range(5)], return_exceptions=True
+        )
+    assert all(isinstance(o, NotFoundError) and o.status_code == 404 for o in outcomes)
+    assert server.request_count == 1
+
+
+async def test_shared_request_is_forgotten_after_an_error(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.http(404), persona_id=pid)
+    async with client_for(server) as client:
+        with pytest.raises(NotFoundError):
+            await client.personas.get(pid)
+        assert (await client.personas.get(pid)).persona_id == pid
+        assert not client.personas._coalescer._flights
+    assert server.request_count == 2
+
+
+# --------------------------------------------------------------------- cache
+
+
+async def test_cache_is_off_by_default(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server) as client:
+        await client.personas.get(pid)
+        await client.personas.get(pid)
+    assert server.request_count == 2
+
+
+async def test_cache_serves_repeat_gets(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server, cache_ttl=60) as client:
+        first = await client.personas.get(pid)
+        second = await client.personas.get(pid)
+    assert server.request_count == 1
+    assert second is first
+
+
+async def test_cache_entries_expire(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server, cache_ttl=0.05) as client:
+        await client.personas.get(pid)
+        await client.personas.get(pid)
+        assert server.request_count == 1
+        await asyncio.sleep(0.06)
+        await client.personas.get(pid)
+        assert server.request_count == 2
+
+
+async def test_cache_expiry_with_a_fake_clock(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    clock = FakeClock()
+    async with client_for(server, cache_ttl=30) as client:
+        cache = client.personas._cache
+        assert cache is not None
+        cache._clock = clock
+        await client.personas.get(pid)
+        clock.now += 29.9
+        await client.personas.get(pid)
+        assert server.request_count == 1
+        clock.now += 0.1
+        await client.personas.get(pid)
+        assert server.request_count == 2
+        clock.now += 29.9
+        await client.personas.get(pid)
+        assert server.request_count == 2
+
+
+async def test_cache_size_evicts_least_recently_used(server: FakeTavus) -> None:
+    a, b, c = server.persona_ids[:3]
+    async with client_for(server, cache_ttl=60, cache_size=2) as client:
+        await client.personas.get(a)
+        await client.personas.get(b)
+        await client.personas.get(a)  # hit: a becomes the most recently used
+        assert server.request_count == 2
+        await client.personas.get(c)  # evicts b
+        assert server.request_count == 3
+        await client.personas.get(a)  # still cached
+        assert server.request_count == 3
+        await client.personas.get(b)  # was evicted
+        assert server.request_count == 4
+    assert [r.persona_id for r in server.requests] == [a, b, c, b]
+
+
+async def test_errors_are_not_cached(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.http(404), persona_id=pid)
+    async with client_for(server, cache_ttl=60) as client:
+        with pytest.raises(NotFoundError):
+            await client.personas.get(MISSING)
+        with pytest.raises(NotFoundError):
+            await client.personas.get(MISSING)
+        with pytest.raises(NotFoundError):
+            await client.personas.get(pid)
+        assert (await client.personas.get(pid)).persona_id == pid
+    assert server.request_count == 4
+
+
+async def test_bulk_calls_use_the_cache(server: FakeTavus) -> None:
+    a, b, c, d = server.persona_ids[:4]
+    async with client_for(server, cache_ttl=60) as client:
+        await client.personas.get(a)
+        assert server.request_count == 1
+        results = await client.personas.get_many([a, b, a])
+        assert [r.persona_id for r in results if isinstance(r, Persona)] == [a, b, a]
+        assert server.request_count == 2
+        seen = sorted([pid async for pid, _ in client.personas.iter_many([a, b, c])])
+        assert seen == sorted([a, b, c])
+        assert server.request_count == 3
+        await client.personas.get_many([a, b, c])
+        async for _ in client.personas.iter_many([a, b, c]):
+            pass
+        assert (await client.personas.get(c)).persona_id == c
+        assert server.request_count == 3
+        await client.personas.get(d)
+        assert server.request_count == 4
+    assert sorted(r.persona_id or "" for r in server.requests) == sorted([a, b, c, d])
+
+
+@pytest.mark.parametrize(("ttl", "size"), [(0, 10), (-1, 10), (1, 0)])
+def test_cache_options_are_validated(ttl: float, size: int) -> None:
+    with pytest.raises(ValueError, match="cache_"):
+        AsyncTavus(api_key=KEY, cache_ttl=ttl, cache_size=size)
+
+
+# ------------------------------------------------------------ TTLCache itself
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ttl_cache_expiry_with_fake_clock() -> None:
+    clock = FakeClock()
+    cache: TTLCache[str] = TTLCache(10.0, 8, clock=clock)
+    cache.put("k", "v")
+    clock.now += 9.999
+    assert cache.get("k") == "v"
+    clock.now += 0.001  # exactly ttl after the put: expired
+    assert cache.get("k") is None
+    assert len(cache) == 0  # an expired entry is dropped on read
+    cache.put("k", "v2")
+    clock.now += 5
+    cache.put("k", "v3")  # re-putting restarts the ttl
+    clock.now += 9
+    assert cache.get("k") == "v3"
+
+
+def test_ttl_cache_reads_do_not_extend_life() -> None:
+    clock = FakeClock()
+    cache: TTLCache[int] = TTLCache(1.0, 8, clock=clock)
+    cache.put("k", 1)
+    for _ in range(9):
+        clock.now += 0.1
+        assert cache.get("k") == 1
+    clock.now += 0.1
+    assert cache.get("k") is None
+
+
+def test_ttl_cache_lru_bound() -> None:
+    clock = FakeClock()
+    cache: TTLCache[int] = TTLCache(60.0, 2, clock=clock)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # a is now most recent
+    cache.put("c", 3)
+    assert len(cache) == 2
+    assert cache.get("b") is None
+    assert cache.get("a") == 1
+    assert cache.get("c") == 3
+    cache.put("a", 10)  # overwrite refreshes recency, does not grow
+    cache.put("d", 4)  # evicts c
+    assert cache.get("c") is None
+    assert (cache.get("a"), cache.get("d")) == (10, 4)
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.get("a") is None
+
+
+def test_ttl_cache_validates_arguments() -> None:
+    with pytest.raises(ValueError, match="cache_ttl"):
+        TTLCache[int](0, 1)
+    with pytest.raises(ValueError, match="cache_size"):
+        TTLCache[int](1, 0)

@@ -1,0 +1,228 @@
+"""Client-side flow control: the GCRA `RateLimiter` and the bulk engine's `AIMDGate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tavus_async import AsyncTavus, Persona
+from tavus_async._limits import AIMDGate, RateLimiter
+from tavus_async.testing import FakeTavus
+
+KEY = "sk-rate-test-key"
+
+
+@pytest.fixture(autouse=True)
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.WARNING)
+    yield
+    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTavus]:
+    async with FakeTavus(api_key=KEY, num_personas=250) as fake:
+        yield fake
+
+
+# --------------------------------------------------------- RateLimiter (pure)
+
+
+def schedule(limiter: RateLimiter, times: list[float]) -> list[float]:
+    """The absolute start time granted to a reservation made at each of `times`."""
+    return [now + limiter.reserve(now) for now in times]
+
+
+def test_rate_limiter_spaces_requests_without_burst() -> None:
+    limiter = RateLimiter(50)
+    assert limiter.rate == pytest.approx(50)
+    starts = schedule(limiter, [100.0] * 5)
+    assert starts == pytest.approx([100.0, 100.02, 100.04, 100.06, 100.08])
+
+
+def test_rate_limiter_burst_then_spacing() -> None:
+    limiter = RateLimiter(10, burst=3)
+    starts = schedule(limiter, [0.0] * 6)
+    assert starts == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2, 0.3])
+
+
+def test_rate_limiter_no_wait_when_requests_are_already_slow() -> None:
+    limiter = RateLimiter(10)
+    for i in range(5):
+        assert limiter.reserve(1.0 + i * 0.15) == 0.0
+
+
+def test_rate_limiter_idle_time_refills_the_burst_but_no_more() -> None:
+    limiter = RateLimiter(10, burst=3)
+    schedule(limiter, [0.0] * 6)  # drained: next slot at 0.6
+    # Long idle: the burst is available again, but not a bigger one.
+    starts = schedule(limiter, [10.0] * 5)
+    assert starts == pytest.approx([10.0, 10.0, 10.0, 10.1, 10.2])
+
+
+def test_rate_limiter_reservations_queue_in_call_order() -> None:
+    limiter = RateLimiter(4)
+    waits = [limiter.reserve(5.0) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    # Half-way through the queue: a new reservation goes after the queued ones.
+    assert limiter.reserve(5.5) == pytest.approx(0.5)
+
+
+def test_rate_limiter_reserve_is_deterministic_given_now() -> None:
+    a, b = RateLimiter(7, burst=2), RateLimiter(7, burst=2)
+    times = [0.0, 0.01, 0.02, 0.5, 0.5, 0.5, 3.0, 3.0]
+    assert schedule(a, times) == schedule(b, times)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (float("nan"), 1), (1, 0)])
+def test_rate_limiter_validates_arguments(rate: float, burst: int) -> None:
+    with pytest.raises(ValueError, match=r"rate|burst"):
+        RateLimiter(rate, burst)
+
+
+async def test_rate_limiter_acquire_sleeps_until_the_slot() -> None:
+    limiter = RateLimiter(100)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(6):
+        await limiter.acquire()
+    elapsed = loop.time() - started
+    assert 0.045 <= elapsed < 0.5
+
+
+# ------------------------------------------------------------ against a server
+
+
+async def test_client_rate_limit_over_bulk_fetch(server: FakeTavus) -> None:
+    rate = 50
+    ids = server.persona_ids[:200]
+    async with AsyncTavus(api_key=KEY, base_url=server.base_url, rate_limit=rate) as client:
+        results = await client.personas.get_many(ids, concurrency=32)
+    assert all(isinstance(r, Persona) for r in results)
+    times = sorted(r.time for r in server.requests)
+    assert len(times) == 200
+    observed = (len(times) - 1) / (times[-1] - times[0])
+    assert rate * 0.8 <= observed <= rate * 1.2, observed
+    # Spacing, not bunching: no 10 requests land within half of 10 intervals.
+    window = min(times[i + 10] - times[i] for i in range(len(times) - 10))
+    assert window >= 10 / rate * 0.5, window
+
+
+async def test_client_without_rate_limit_is_not_throttled(server: FakeTavus) -> None:
+    async with AsyncTavus(api_key=KEY, base_url=server.base_url) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await client.personas.get_many(server.persona_ids[:100], concurrency=16)
+        assert loop.time() - started < 1.0  # 100 at 50/s would take ~2s
+
+
+def test_client_validates_rate_limit() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        AsyncTavus(api_key=KEY, rate_limit=0)
+
+
+# -------------------------------------------------------------- AIMDGate
+
+
+def test_aimd_gate_starts_at_maximum() -> None:
+    gate = AIMDGate(16)
+    assert gate.limit == 16
+    assert gate.throttles == 0
+
+
+def test_aimd_gate_halves_once_per_burst_of_429s() -> None:
+    gate = AIMDGate(16)
+    for _ in range(10):  # one burst: every in-flight request comes back 429
+        gate.on_throttled()
+    assert gate.limit == 8
+    assert gate.throttles == 10
+
+
+def test_aimd_gate_halves_again_after_a_round_of_completions() -> None:
+    gate = AIMDGate(16)
+    gate.on_throttled()
+    assert gate.limit == 8
+    for _ in range(7):
+        gate.on_done()
+    gate.on_throttled()  # fewer than `limit` completions since the cut: same burst
+    assert gate.limit == 8
+    gate.on_done()
+    gate.on_throttled()  # a full round later: a new burst
+    assert gate.limit == 4
+
+
+def test_aimd_gate_never_below_one() -> None:
+    gate = AIMDGate(4)
+    seen = []
+    for _ in range(12):  # repeated throttling, one round of completions apart
+        for _ in range(gate.limit):
+            gate.on_done()
+        gate.on_throttled()
+        seen.append(gate.limit)
+    assert min(seen) == 1
+    single = AIMDGate(1)
+    for _ in range(5):
+        single.on_throttled()
+        single.on_done()
+        assert single.limit == 1
+
+
+def test_aimd_gate_grows_by_about_one_per_limit_completions() -> None:
+    gate = AIMDGate(16)
+    gate.on_throttled()
+    assert gate.limit == 8
+    completions = 0
+    while gate.limit == 8:
+        gate.on_done()
+        completions += 1
+    assert gate.limit == 9
+    assert 8 <= completions <= 9  # ~ one per `limit` completions
+    completions = 0
+    while gate.limit == 9:
+        gate.on_done()
+        completions += 1
+    assert gate.limit == 10
+    assert 9 <= completions <= 10
+    for _ in range(1000):
+        gate.on_done()
+    assert gate.limit == 16  # capped at the maximum
+
+
+async def test_aimd_gate_wait_turn_parks_and_wakes() -> None:
+    gate = AIMDGate(4)
+    gate.on_throttled()
+    assert gate.limit == 2
+    await asyncio.wait_for(gate.wait_turn(1), 1)  # admitted: returns at once
+    parked = asyncio.create_task(gate.wait_turn(3))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not parked.done()
+    while gate.limit < 3:
+        gate.on_done()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not parked.done()  # limit 3 admits workers 0..2 only
+    while gate.limit < 4:
+        gate.on_done()
+    await asyncio.wait_for(parked, 1)
+
+
+async def test_aimd_gate_open_all_releases_everyone() -> None:
+    gate = AIMDGate(8)
+    gate.on_throttled()
+    gate.on_throttled()
+    for _ in range(gate.limit):
+        gate.on_done()
+    gate.on_throttled()
+    assert gate.limit == 2
+    parked = [asyncio.create_task(gate.wait_turn(i)) for i in range(2, 8)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not any(t.done() for t in parked)
+    gate.open_all()
+    await asyncio.wait_for(asyncio.gather(*parked), 1)
+    assert gate.limit == 8

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Final
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -22,8 +24,6 @@ from .errors import (
 )
 
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
-# Beyond this many digits a delta-seconds value is garbage, not a wait.
-_MAX_DIGITS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,14 @@ class BudgetConfig:
     success_refund: float = 0.1
 
     def __post_init__(self) -> None:
-        if not (self.capacity > 0 and self.retry_cost > 0 and self.success_refund >= 0):
-            raise ValueError("BudgetConfig needs capacity > 0, retry_cost > 0, success_refund >= 0")
+        if not (
+            0 < self.capacity < math.inf
+            and 0 < self.retry_cost < math.inf
+            and 0 <= self.success_refund < math.inf
+        ):
+            raise ValueError(
+                "BudgetConfig needs finite capacity > 0, retry_cost > 0, success_refund >= 0"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +79,12 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        if not (0 <= self.initial_backoff <= self.max_backoff):
-            raise ValueError("need 0 <= initial_backoff <= max_backoff")
-        if not self.max_retry_after >= 0:
+        if not (0 <= self.initial_backoff <= self.max_backoff < math.inf):
+            raise ValueError("need 0 <= initial_backoff <= max_backoff, finite")
+        if not self.max_retry_after >= 0:  # inf is fine: "always honour Retry-After"
             raise ValueError("max_retry_after must be >= 0")
-        if self.deadline is not None and not self.deadline > 0:
-            raise ValueError("deadline must be > 0 or None")
+        if self.deadline is not None and not 0 < self.deadline < math.inf:
+            raise ValueError("deadline must be a finite number > 0, or None")
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
@@ -88,6 +94,9 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     (relative to `now`, a Unix time). Garbage, infinities and NaN give None.
     """
     raw_ms = headers.get("retry-after-ms")
+    if raw_ms is None and not isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        headers = CIMultiDict(headers)  # header names are case-insensitive
+        raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
         value = _parse_number(raw_ms)
         if value is not None:
@@ -103,7 +112,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
 
 def _parse_number(raw: str) -> float | None:
     text = raw.strip()
-    if not text or len(text) > _MAX_DIGITS + 4:
+    if not text or len(text) > 32:
         return None
     try:
         value = float(text)

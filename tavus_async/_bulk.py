@@ -8,6 +8,7 @@ reports 429s to an `AIMDGate`, which parks workers above the current limit.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -16,6 +17,7 @@ from collections.abc import (
     Callable,
     Coroutine,
     Iterable,
+    Iterator,
 )
 from typing import Any, Final, TypeVar
 
@@ -110,21 +112,35 @@ async def iter_many(
     """
     _check_concurrency(concurrency)
     total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
     gate = AIMDGate(concurrency)
     in_flight: dict[str, int] = {}  # id -> extra copies of its result to emit
-    alive = concurrency
     lock = asyncio.Lock()
-    sync_source: Iterable[str] | None = None
+    sync_source: Iterator[str] | None = None
     async_source: AsyncIterator[str] | None = None
     if isinstance(ids, AsyncIterable):
         async_source = aiter(ids)
     else:
         sync_source = iter(ids)
+    # Results flow through a plain deque: workers append, the consumer drains. Backpressure:
+    # a worker whose results the consumer has not taken yet waits before pulling more.
+    ready: deque[tuple[Any, Any]] = deque()
+    loop = asyncio.get_running_loop()
+    consumer_waiting: asyncio.Future[None] | None = None
+    room: asyncio.Event = asyncio.Event()
+    room.set()
+    alive = concurrency
+
+    def publish(item: tuple[Any, Any]) -> None:
+        nonlocal consumer_waiting
+        ready.append(item)
+        if consumer_waiting is not None:
+            if not consumer_waiting.done():
+                consumer_waiting.set_result(None)
+            consumer_waiting = None
+        if len(ready) >= concurrency:
+            room.clear()
 
     async def pull() -> str | None:
-        if sync_source is not None:
-            return next(sync_source, None)  # type: ignore[call-overload, no-any-return]
         assert async_source is not None
         async with lock:  # an async generator cannot be advanced by two tasks at once
             try:
@@ -132,50 +148,55 @@ async def iter_many(
             except StopAsyncIteration:
                 return None
 
-    async def work(index: int) -> None:
-        THROTTLE_HOOK.set(gate.on_throttled)
-        while True:
-            if index >= gate.limit:
-                await gate.wait_turn(index)
-            persona_id = await pull()
-            if persona_id is None:
-                gate.open_all()
-                return
-            if persona_id in in_flight:
-                in_flight[persona_id] += 1
-                continue
-            result: T | TavusError
-            try:
-                validate(persona_id)
-                in_flight[persona_id] = 0
-                result = await fetch(persona_id)
-            except TavusError as exc:
-                result = exc
-            copies = in_flight.pop(persona_id, 0) + 1
-            gate.on_done()
-            for _ in range(copies):
-                await queue.put((persona_id, result))
-
     async def worker(index: int) -> None:
         nonlocal alive
+        THROTTLE_HOOK.set(gate.on_throttled)
         try:
-            await work(index)
+            while True:
+                if index >= gate.limit:
+                    await gate.wait_turn(index)
+                if not room.is_set():
+                    await room.wait()
+                if sync_source is not None:
+                    persona_id = next(sync_source, None)
+                else:
+                    persona_id = await pull()
+                if persona_id is None:
+                    gate.open_all()
+                    break
+                if persona_id in in_flight:
+                    in_flight[persona_id] += 1
+                    continue
+                result: T | TavusError
+                try:
+                    validate(persona_id)
+                    in_flight[persona_id] = 0
+                    result = await fetch(persona_id)
+                except TavusError as exc:
+                    result = exc
+                copies = in_flight.pop(persona_id, 0) + 1
+                gate.on_done()
+                for _ in range(copies):
+                    publish((persona_id, result))
         except Exception as exc:  # a bug or a failing input iterable: surface it to the consumer
             alive -= 1
-            await queue.put((_END, exc))
+            publish((_END, exc))
             return
-        except BaseException:
-            alive -= 1
-            raise
         alive -= 1
-        if alive == 0:  # every result is queued ahead of this marker
-            await queue.put((_END, None))
+        if alive == 0:  # every result is published ahead of this marker
+            publish((_END, None))
 
     tasks = [asyncio.ensure_future(worker(i)) for i in range(concurrency)]
     done = 0
     try:
         while True:
-            persona_id, result = await queue.get()
+            if not ready:
+                consumer_waiting = loop.create_future()
+                await consumer_waiting
+                continue
+            persona_id, result = ready.popleft()
+            if len(ready) < concurrency:
+                room.set()
             if persona_id is _END:
                 if result is not None:
                     raise result

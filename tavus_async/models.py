@@ -9,8 +9,12 @@ Leniency rules, from what real Tavus servers send (see tests/test_realworld.py):
   (`context`, `pipeline_mode`, turn-taking settings) are modelled so nothing they hold is lost.
 Strict where the spec is clear: a wrong type (`persona_name: 123`) is a `DecodeError`.
 
-Structs use `gc=False`: they hold only JSON data and never form reference cycles, so the
-collector need not track them, which keeps bulk fetches of many personas fast.
+Built for bulk fetches of many personas: Structs use `gc=False` (they hold only JSON data and
+never form reference cycles), arrays decode to tuples (which the collector untracks), and the
+free-form JSON objects (`parameters`, `headers`, `extra_body`, `voice_settings`) are kept as
+raw JSON (`msgspec.Raw`, in the `*_json` fields) and decoded on access. A retained persona
+thus holds no container the cyclic GC must scan: collections stay cheap however many
+personas a program keeps (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "Tool",
     "ToolFunction",
     "decode_persona",
+    "raw_json",
 ]
 
 MASK: Final = "***"
@@ -62,8 +67,39 @@ class STTEngine:
     TAVUS_ADVANCED: Final = "tavus-advanced"
 
 
+#: Default of a free-form field the server did not send.
+ABSENT: Final = msgspec.Raw()
+_OBJECT_DECODER: Final = msgspec.json.Decoder(dict[str, Any] | None)
+
+
+def _free_form(raw: msgspec.Raw) -> dict[str, Any] | None:
+    """Decode a free-form JSON object kept raw (checked to be an object or null at decode)."""
+    return _OBJECT_DECODER.decode(raw) if raw else None
+
+
+def raw_json(value: dict[str, Any] | None) -> msgspec.Raw:
+    """Encode a dict for a `*_json` field when building a model by hand."""
+    return msgspec.Raw(msgspec.json.encode(value))
+
+
 class _Model(msgspec.Struct, omit_defaults=True, gc=False, kw_only=True):
     """Base of every model: encodes only what was set, untracked by the cyclic GC."""
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in _display_fields(self))
+        return f"{type(self).__name__}({body})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return _display_fields(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (dicts, lists, str, ...), as the API sent it; unset fields left out.
+
+        Use this rather than `msgspec.to_builtins`, which cannot expand the raw free-form
+        fields. Secrets are included: pick the fields you pass on.
+        """
+        result: dict[str, Any] = _OBJECT_DECODER.decode(msgspec.json.encode(self))
+        return result
 
 
 class ToolFunction(_Model):
@@ -71,7 +107,12 @@ class ToolFunction(_Model):
 
     name: str | None = None
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters_json: msgspec.Raw = msgspec.field(default=ABSENT, name="parameters")
+
+    @property
+    def parameters(self) -> dict[str, Any] | None:
+        """The JSON-schema parameters object, decoded from `parameters_json` on access."""
+        return _free_form(self.parameters_json)
 
 
 class Tool(_Model):
@@ -95,25 +136,6 @@ class Tool(_Model):
         return self.name
 
 
-def _masked_fields(obj: msgspec.Struct, secrets: frozenset[str]) -> list[tuple[str, Any]]:
-    fields = []
-    for name in obj.__struct_fields__:
-        value = getattr(obj, name)
-        if name in secrets and value is not None:
-            value = {k: MASK for k in value} if isinstance(value, dict) else MASK
-        fields.append((name, value))
-    return fields
-
-
-def _masked_repr(obj: msgspec.Struct, secrets: frozenset[str]) -> str:
-    body = ", ".join(f"{k}={v!r}" for k, v in _masked_fields(obj, secrets))
-    return f"{type(obj).__name__}({body})"
-
-
-_LLM_SECRETS: Final = frozenset({"api_key", "headers"})
-_TTS_SECRETS: Final = frozenset({"api_key"})
-
-
 class LLMLayer(_Model):
     """The language model layer. `api_key` and `headers` values are masked in repr."""
 
@@ -121,15 +143,19 @@ class LLMLayer(_Model):
     base_url: str | None = None
     api_key: str | None = None
     tools: tuple[Tool, ...] | None = None
-    headers: dict[str, Any] | None = None
-    extra_body: dict[str, Any] | None = None
+    headers_json: msgspec.Raw = msgspec.field(default=ABSENT, name="headers")
+    extra_body_json: msgspec.Raw = msgspec.field(default=ABSENT, name="extra_body")
     speculative_inference: bool | None = None
 
-    def __repr__(self) -> str:
-        return _masked_repr(self, _LLM_SECRETS)
+    @property
+    def headers(self) -> dict[str, Any] | None:
+        """Headers sent to a custom LLM, decoded from `headers_json` on access."""
+        return _free_form(self.headers_json)
 
-    def __rich_repr__(self) -> list[tuple[str, Any]]:
-        return _masked_fields(self, _LLM_SECRETS)
+    @property
+    def extra_body(self) -> dict[str, Any] | None:
+        """Extra LLM request parameters, decoded from `extra_body_json` on access."""
+        return _free_form(self.extra_body_json)
 
 
 class TTSLayer(_Model):
@@ -138,15 +164,14 @@ class TTSLayer(_Model):
     api_key: str | None = None
     tts_engine: str | None = None
     external_voice_id: str | None = None
-    voice_settings: dict[str, Any] | None = None
+    voice_settings_json: msgspec.Raw = msgspec.field(default=ABSENT, name="voice_settings")
     tts_emotion_control: bool | None = None
     tts_model_name: str | None = None
 
-    def __repr__(self) -> str:
-        return _masked_repr(self, _TTS_SECRETS)
-
-    def __rich_repr__(self) -> list[tuple[str, Any]]:
-        return _masked_fields(self, _TTS_SECRETS)
+    @property
+    def voice_settings(self) -> dict[str, Any] | None:
+        """Engine voice settings, decoded from `voice_settings_json` on access."""
+        return _free_form(self.voice_settings_json)
 
 
 class PerceptionLayer(_Model):
@@ -201,6 +226,71 @@ class Persona(_Model):
     updated_at: str | None = None
 
 
+_SECRETS: Final[dict[type[msgspec.Struct], frozenset[str]]] = {
+    LLMLayer: frozenset({"api_key", "headers"}),
+    TTSLayer: frozenset({"api_key"}),
+}
+
+
+def _display_fields(obj: msgspec.Struct) -> list[tuple[str, Any]]:
+    """Fields as repr shows them: raw JSON decoded under its public name, secrets masked."""
+    secrets = _SECRETS.get(type(obj), frozenset())
+    fields = []
+    for name in obj.__struct_fields__:
+        value = getattr(obj, name)
+        if isinstance(value, msgspec.Raw):
+            name = name.removesuffix("_json")
+            value = _free_form(value)
+        if name in secrets and value is not None:
+            value = {k: MASK for k in value} if isinstance(value, dict) else MASK
+        fields.append((name, value))
+    return fields
+
+
+_OPEN_BRACE: Final = ord("{")
+_NULL_START: Final = ord("n")
+
+
+def _own(raw: msgspec.Raw, where: str) -> msgspec.Raw:
+    """Check a free-form value is a JSON object (or null) and detach it from the body."""
+    if not raw:
+        return raw
+    first = memoryview(raw)[0]
+    if first == _NULL_START:  # null, like any None field, is the same as absent
+        return ABSENT
+    if first != _OPEN_BRACE:
+        raise _FreeFormError(where)
+    return raw.copy()  # a slice of the body would keep the whole body alive
+
+
+class _FreeFormError(Exception):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"`{where}` must be a JSON object")
+
+
+def _finish_free_form(persona: Persona) -> None:
+    """Validate the raw free-form fields (the spec says object) and make each own its bytes."""
+    layers = persona.layers
+    if layers is None:
+        return
+    tools: tuple[Tool, ...] = ()
+    llm = layers.llm
+    if llm is not None:
+        llm.headers_json = _own(llm.headers_json, "layers.llm.headers")
+        llm.extra_body_json = _own(llm.extra_body_json, "layers.llm.extra_body")
+        tools += llm.tools or ()
+    tts = layers.tts
+    if tts is not None:
+        tts.voice_settings_json = _own(tts.voice_settings_json, "layers.tts.voice_settings")
+    p = layers.perception
+    if p is not None:
+        tools += (p.visual_tools or ()) + (p.audio_tools or ()) + (p.perception_tools or ())
+    for tool in tools:
+        function = tool.function
+        if function is not None:
+            function.parameters_json = _own(function.parameters_json, "tool.function.parameters")
+
+
 class _Envelope(_Model):
     """The spec's shape `{"data": [persona]}` (an object in place of the list is accepted)."""
 
@@ -249,6 +339,21 @@ def decode_persona(
     Raises `DecodeError` (not JSON, invalid UTF-8, absurd nesting, wrong schema) or
     `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
     """
+    persona = _decode_shapes(body, status_code, persona_id, secret)
+    try:
+        _finish_free_form(persona)
+    except _FreeFormError as exc:
+        raise DecodeError(
+            f"response is not a persona: {exc}",
+            status_code=status_code,
+            snippet=snippet(body, secret),
+        ) from None
+    return persona
+
+
+def _decode_shapes(
+    body: bytes, status_code: int, persona_id: str | None, secret: str | None
+) -> Persona:
     enveloped_first = _LOOKS_ENVELOPED.match(body) is not None
     try:
         if enveloped_first:

@@ -42,6 +42,7 @@ T = TypeVar("T")
 logger = logging.getLogger("tavus_async")
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_ENCODING = hdrs.CONTENT_ENCODING
 
 
 class Transport:
@@ -58,6 +59,7 @@ class Transport:
         "_max_response_bytes",
         "_owns_session",
         "_policy",
+        "_request_headers",
         "_session",
         "_timeout",
     )
@@ -93,6 +95,9 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._session = session
         self._owns_session = session is None
+        # Our own session carries the headers as defaults (nothing to merge per request);
+        # a user's session gets them on each request instead.
+        self._request_headers: dict[str, str] | None = None if session is None else self._headers
         self._closed = False
         self._limiter = limiter
 
@@ -121,6 +126,7 @@ class Transport:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._max_connections),
             timeout=self._timeout,
+            headers=self._headers,
         )
         self._session = session
         return session
@@ -159,10 +165,15 @@ class Transport:
             await self._limiter.acquire()
         try:
             async with session.get(
-                url, headers=self._headers, timeout=timeout, allow_redirects=False
+                url, headers=self._request_headers, timeout=timeout, allow_redirects=False
             ) as resp:
                 status = resp.status
-                body = await self._read_body(resp)
+                cap = self._max_response_bytes
+                length = resp.content_length
+                if length is not None and length <= cap and _ENCODING not in resp.headers:
+                    body = await resp.read()  # the parser stops at Content-Length: bounded
+                else:
+                    body = await self._read_capped(resp, length)
                 if 200 <= status < 300:
                     return status, body
                 error = error_for_status(
@@ -197,16 +208,13 @@ class Transport:
         )
         return redact(text, self._api_key)
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
-        """Read the body, bounding its decompressed size by `max_response_bytes`."""
+    async def _read_capped(self, resp: aiohttp.ClientResponse, length: int | None) -> bytes:
+        """Read a compressed or unsized body, bounding its decoded size by the cap."""
         cap = self._max_response_bytes
-        length = resp.content_length
-        if length is not None and hdrs.CONTENT_ENCODING not in resp.headers:
-            if length > cap:
-                raise ResponseTooLargeError(
-                    f"Response declares {length} bytes, over the {cap}-byte cap"
-                )
-            return await resp.read()  # the parser stops at Content-Length: already bounded
+        if length is not None and length > cap and _ENCODING not in resp.headers:
+            raise ResponseTooLargeError(
+                f"Response declares {length} bytes, over the {cap}-byte cap"
+            )
         chunks: list[bytes] = []
         total = 0
         async for chunk in resp.content.iter_any():

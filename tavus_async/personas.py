@@ -68,9 +68,8 @@ class Personas:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
 
         Concurrent calls for the same id share one request; cancelling one caller does not
-        cancel it for the others (if the caller that started it is cancelled, the request is
-        re-issued for those still waiting). Raises `InvalidPersonaIdError` for an unsafe id (before
-        any I/O), an `APIStatusError` subclass for an error status, `APIConnectionError` /
+        cancel it for the others, and it is cancelled once no caller waits. Raises
+        `InvalidPersonaIdError` for an unsafe id (before any I/O), an `APIStatusError` subclass for an error status, `APIConnectionError` /
         `APITimeoutError` when the network fails after retries, and `DecodeError` for a
         2xx body that is not a persona.
         """

@@ -69,9 +69,9 @@ class Personas:
 
         Concurrent calls for the same id share one request; cancelling one caller does not
         cancel it for the others, and it is cancelled once no caller waits. Raises
-        `InvalidPersonaIdError` for an unsafe id (before any I/O), an `APIStatusError` subclass for an error status, `APIConnectionError` /
-        `APITimeoutError` when the network fails after retries, and `DecodeError` for a
-        2xx body that is not a persona.
+        `InvalidPersonaIdError` for an unsafe id (before any I/O), an `APIStatusError`
+        subclass for an error status, `APIConnectionError` / `APITimeoutError` when the
+        network fails after retries, and `DecodeError` for a 2xx body that is not a persona.
         """
         validate_persona_id(persona_id)
         if self._cache is not None:

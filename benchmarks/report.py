@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from benchmarks.impls import BULK_IMPLS, DECODER_LABELS, LABELS
@@ -377,6 +378,9 @@ def render(results: Row, image: str | None) -> str:
         ]
     if bulk:
         out += ["## Server capacity", "", *_server_capacity(bulk), ""]
+    history = Path(__file__).with_name("history.md")
+    if history.exists():
+        out += [history.read_text().rstrip(), ""]
     out += [
         "## Method",
         "",

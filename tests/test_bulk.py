@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import typing
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
-import aiohttp
 import pytest
+from support import acquired_connections, eventually, sdk_tasks
 
 from tavus_async import (
     AsyncTavus,
@@ -29,21 +28,14 @@ from tavus_async import (
 )
 from tavus_async.testing import FakeTavus, Fault
 
+pytestmark = pytest.mark.usefixtures("no_error_logs")
+
 KEY = "sk-bulk-test-key"
 MISSING = "pmissing0000"
 # Retries at once (Retry-After 0, no backoff) so 429 tests stay fast and deterministic.
 FAST_RETRY = RetryPolicy(
     max_retries=3, initial_backoff=0.0, max_backoff=0.0, jitter=False, budget=None
 )
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail on logged warnings/errors: 'Task was destroyed but it is pending', unclosed..."""
-    caplog.set_level(logging.WARNING)
-    yield
-    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
-    assert not bad, [r.getMessage() for r in bad]
 
 
 @pytest.fixture
@@ -54,47 +46,6 @@ async def server() -> AsyncIterator[FakeTavus]:
 
 def client_for(server: FakeTavus, **options: Any) -> AsyncTavus:
     return AsyncTavus(api_key=KEY, base_url=server.base_url, **options)
-
-
-def sdk_tasks() -> list[asyncio.Task[Any]]:
-    """Pending tasks running SDK code (bulk workers, shared fetches), not the fake server's."""
-    found = []
-    for task in asyncio.all_tasks():
-        if task.done() or task is asyncio.current_task():
-            continue
-        coro = task.get_coro()
-        name = getattr(coro, "__qualname__", "")
-        code = getattr(coro, "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        in_sdk = "tavus_async" in filename and "testing" not in filename
-        if in_sdk or "worker" in name:
-            found.append(task)
-    return found
-
-
-def acquired_connections(client: AsyncTavus) -> int:
-    """Connections the client's pool has handed out and not got back."""
-    session = client._transport.session
-    if session is None:
-        return 0
-    connector = session.connector
-    assert isinstance(connector, aiohttp.BaseConnector)
-    return len(connector._acquired)
-
-
-async def eventually(predicate: Callable[[], bool], limit: float = 2.0) -> bool:
-    """True once `predicate()` holds: a few bare loop turns first, then 5 ms polls."""
-    for _ in range(5):
-        if predicate():
-            return True
-        await asyncio.sleep(0)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.005)
-    return predicate()
 
 
 async def assert_clean(server: FakeTavus, client: AsyncTavus) -> None:

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
+from support import acquired_connections, eventually, sdk_tasks
 
 from tavus_async import AsyncTavus, NotFoundError, Persona
 from tavus_async._cache import TTLCache
 from tavus_async.testing import FakeTavus, Fault
 
+pytestmark = pytest.mark.usefixtures("no_error_logs")
+
 KEY = "sk-coalesce-test-key"
 MISSING = "pmissing0000"
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail on logged warnings/errors ('Task exception was never retrieved', ...)."""
-    caplog.set_level(logging.WARNING)
-    yield
-    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
-    assert not bad, [r.getMessage() for r in bad]
 
 
 @pytest.fixture
@@ -35,42 +27,6 @@ async def server() -> AsyncIterator[FakeTavus]:
 
 def client_for(server: FakeTavus, **options: Any) -> AsyncTavus:
     return AsyncTavus(api_key=KEY, base_url=server.base_url, **options)
-
-
-def sdk_tasks() -> list[asyncio.Task[Any]]:
-    """Pending tasks running SDK code (shared fetches, workers), not the fake server's."""
-    found = []
-    for task in asyncio.all_tasks():
-        if task.done() or task is asyncio.current_task():
-            continue
-        code = getattr(task.get_coro(), "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        if "tavus_async" in filename and "testing" not in filename:
-            found.append(task)
-    return found
-
-
-def acquired_connections(client: AsyncTavus) -> int:
-    session = client._transport.session
-    if session is None:
-        return 0
-    connector = session.connector
-    assert isinstance(connector, aiohttp.BaseConnector)
-    return len(connector._acquired)
-
-
-async def eventually(predicate: Callable[[], bool], limit: float = 2.0) -> bool:
-    for _ in range(5):
-        if predicate():
-            return True
-        await asyncio.sleep(0)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.005)
-    return predicate()
 
 
 # ----------------------------------------------------------------- coalescing

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -16,18 +15,11 @@ import pytest_asyncio
 
 from tavus_async.testing import FakeTavus, Fault, RecordedRequest, serve
 
+pytestmark = pytest.mark.usefixtures("no_error_logs")
+
 KEY = "test-key"
 AUTH = {"x-api-key": KEY}
 ID_RE = re.compile(r"^p[0-9a-f]{11}$")
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail a test if aiohttp or asyncio logged a warning or error (e.g. unhandled errors)."""
-    caplog.set_level(logging.WARNING)
-    yield
-    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
-    assert not bad, [r.getMessage() for r in bad]
 
 
 @pytest_asyncio.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,15 +11,9 @@ from tavus_async import AsyncTavus, Persona
 from tavus_async._limits import AIMDGate, RateLimiter
 from tavus_async.testing import FakeTavus
 
+pytestmark = pytest.mark.usefixtures("no_error_logs")
+
 KEY = "sk-rate-test-key"
-
-
-@pytest.fixture(autouse=True)
-def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    caplog.set_level(logging.WARNING)
-    yield
-    bad = [r for r in caplog.get_records("call") if r.levelno >= logging.WARNING]
-    assert not bad, [r.getMessage() for r in bad]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from collections.abc import (
 from typing import Any, Final, TypeVar
 
 from ._limits import THROTTLE_HOOK, AIMDGate
-from .errors import TavusError
+from .errors import InvalidPersonaIdError, TavusError
 
 T = TypeVar("T")
 Fetch = Callable[[str], Awaitable[T]]
@@ -108,10 +108,13 @@ async def iter_many(
     """Yield `(id, result)` in completion order, one per input id; errors are values.
 
     Ids are pulled lazily; an id already in flight waits for that request instead of
-    sending another. Closing the iterator (or breaking out) cancels what is in flight.
+    sending another. Closing the iterator cancels what is in flight; after a bare `break`
+    that happens when Python finalises the generator (use `contextlib.aclosing`).
     """
     _check_concurrency(concurrency)
     total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
+    if total is not None:  # no more workers than ids (but one, to report the end)
+        concurrency = max(1, min(concurrency, total))
     gate = AIMDGate(concurrency)
     in_flight: dict[str, int] = {}  # id -> extra copies of its result to emit
     lock = asyncio.Lock()
@@ -140,13 +143,13 @@ async def iter_many(
         if len(ready) >= concurrency:
             room.clear()
 
-    async def pull() -> str | None:
+    async def pull() -> object:
         assert async_source is not None
         async with lock:  # an async generator cannot be advanced by two tasks at once
             try:
                 return await anext(async_source)
             except StopAsyncIteration:
-                return None
+                return _END
 
     async def worker(index: int) -> None:
         nonlocal alive
@@ -157,20 +160,25 @@ async def iter_many(
                     await gate.wait_turn(index)
                 if not room.is_set():
                     await room.wait()
-                if sync_source is not None:
-                    persona_id = next(sync_source, None)
-                else:
-                    persona_id = await pull()
-                if persona_id is None:
+                item = next(sync_source, _END) if sync_source is not None else await pull()
+                if item is _END:
                     gate.open_all()
                     break
-                if persona_id in in_flight:
-                    in_flight[persona_id] += 1
-                    continue
+                persona_id: Any = item
                 result: T | TavusError
                 try:
                     validate(persona_id)
-                    in_flight[persona_id] = 0
+                except TavusError as exc:
+                    publish((persona_id, exc))
+                    continue
+                except TypeError as exc:  # not a str: a bad item, reported like a bad id
+                    publish((persona_id, InvalidPersonaIdError(str(exc))))
+                    continue
+                if persona_id in in_flight:
+                    in_flight[persona_id] += 1
+                    continue
+                in_flight[persona_id] = 0
+                try:
                     result = await fetch(persona_id)
                 except TavusError as exc:
                     result = exc

@@ -46,11 +46,25 @@ class RateLimiter:
         self._tat = tat + self._interval
         return start - now
 
+    def take(self, now: float) -> float:
+        """Take a slot if one is free at `now` (return 0), else how long until one may be.
+
+        Unlike `reserve`, nothing is booked while waiting, so a cancelled waiter costs no slot.
+        """
+        tat = max(self._tat, now)
+        start = tat - self._tolerance
+        if start > now:
+            return start - now
+        self._tat = tat + self._interval
+        return 0.0
+
     async def acquire(self) -> None:
-        """Wait for this request's slot."""
-        delay = self.reserve(time.monotonic())
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Wait until a request may go out."""
+        while True:
+            wait = self.take(time.monotonic())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
 
 class AIMDGate:

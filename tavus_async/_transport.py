@@ -163,9 +163,14 @@ class Transport:
         session = self._get_session()
         if self._limiter is not None:
             await self._limiter.acquire()
+        failure: Exception
         try:
             async with session.get(
-                url, headers=self._request_headers, timeout=timeout, allow_redirects=False
+                url,
+                headers=self._request_headers,
+                timeout=timeout,
+                allow_redirects=False,
+                raise_for_status=False,  # even if the user's session says otherwise
             ) as resp:
                 status = resp.status
                 cap = self._max_response_bytes
@@ -188,18 +193,25 @@ class Transport:
         except TavusError as exc:
             exc.attempts = 1
             raise
+        # The errors below are built here but raised after the `except` block: raised inside
+        # it, they would keep aiohttp's exception as `__context__`, and that exception's
+        # `request_info` carries the request headers, API key included.
         except TimeoutError as exc:
-            raise APITimeoutError(self._describe(exc, "Request timed out"), attempts=1) from None
+            failure = APITimeoutError(self._describe(exc, "Request timed out"), attempts=1)
         except aiohttp.InvalidURL as exc:
-            raise ValueError(f"Invalid request URL: {redact(str(exc), self._api_key)}") from None
+            failure = ValueError(f"Invalid request URL: {redact(str(exc), self._api_key)}")
         except aiohttp.ClientResponseError as exc:
             # aiohttp reports an unparsable response (bad status line, oversized header) as a
             # synthetic 400: that is a broken connection, not the API's BadRequestError.
-            raise APIConnectionError(
+            failure = APIConnectionError(
                 self._describe(exc, "Invalid HTTP response from server"), attempts=1
-            ) from None
+            )
         except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(self._describe(exc, "Connection error"), attempts=1) from None
+            failure = APIConnectionError(self._describe(exc, "Connection error"), attempts=1)
+        if self._closed:  # the client was closed under this request
+            failure = ClientClosedError("This AsyncTavus client was closed during the request.")
+            failure.attempts = 1
+        raise failure
 
     def _describe(self, exc: BaseException, what: str) -> str:
         detail = str(exc)
@@ -235,7 +247,7 @@ class Transport:
 
         def should_stop(state: RetryCallState) -> bool:
             # Order matters: the budget is spent last, only for a retry that will happen.
-            if state.attempt_number > policy.max_retries:
+            if state.attempt_number > policy.max_retries or self._closed:
                 return True
             exc = state.outcome.exception() if state.outcome is not None else None
             requested = retry_after_of(exc) if exc is not None else None

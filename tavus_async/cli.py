@@ -10,6 +10,7 @@ import asyncio
 import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import SimpleNamespace
@@ -60,11 +61,26 @@ def _progress_bar(total: int | None, desc: str, stream: IO[str], force: bool = F
 
 
 async def _stdin_ids() -> AsyncIterator[str]:
-    """Ids from stdin, one a line, read in batches off the event loop."""
-    while True:
-        lines = await asyncio.to_thread(sys.stdin.readlines, 1 << 16)
-        if not lines:
-            return
+    """Ids from stdin, one a line, read in batches by a daemon thread.
+
+    A daemon thread, not `asyncio.to_thread`: a read blocked on an open terminal or pipe must
+    not keep Ctrl-C from ending the program (the loop's executor would wait for it).
+    """
+    loop = asyncio.get_running_loop()
+    batches: asyncio.Queue[list[str]] = asyncio.Queue(maxsize=4)
+
+    def read() -> None:
+        while True:
+            lines = sys.stdin.readlines(1 << 16)
+            try:
+                asyncio.run_coroutine_threadsafe(batches.put(lines), loop).result()
+            except RuntimeError:  # the loop is gone: nobody wants more ids
+                return
+            if not lines:
+                return
+
+    threading.Thread(target=read, name="tavus-async-stdin", daemon=True).start()
+    while lines := await batches.get():
         for line in lines:
             persona_id = line.strip()
             if persona_id:

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 SNIPPET_LIMIT = 200
+MESSAGE_LIMIT = 1000
 _MESSAGE_KEYS = ("message", "error", "detail")
 _JSON_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
@@ -228,6 +229,8 @@ def error_for_status(
     if scrub and parsed is not None:
         parsed = _scrub_parsed(parsed, secret)  # type: ignore[arg-type]
     message = _message_from(parsed)
+    if message is not None and len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT] + "..."
     if message is None:
         text = snippet(body, secret).strip()
         message = text or reason or "HTTP error"

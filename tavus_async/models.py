@@ -340,6 +340,13 @@ def decode_persona(
     `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
     """
     persona = _decode_shapes(body, status_code, persona_id, secret)
+    if persona_id is not None and persona.persona_id != persona_id:
+        # Never hand back somebody else's persona, whatever the body's shape.
+        raise NotFoundError(
+            f"The response held persona {persona.persona_id!r}, not {persona_id!r}.",
+            status_code=status_code,
+            body={"persona_id": persona.persona_id},
+        )
     try:
         _finish_free_form(persona)
     except _FreeFormError as exc:

@@ -19,7 +19,8 @@ MAX_PERSONA_ID_LENGTH: Final = 256
 DEFAULT_CONCURRENCY: Final = 32
 # Path separators, query/fragment/escape characters, whitespace, C0/C1 controls, "..", and an
 # id of only dots ("." is a dot-segment: the URL would normalise to the list endpoint).
-_FORBIDDEN: Final = re.compile(r"[/?#%\s\x00-\x1f\x7f-\x9f]|\.\.|^\.+$")
+# Lone surrogates too: yarl drops them silently, which would change the path.
+_FORBIDDEN: Final = re.compile(r"[/?#%\s\x00-\x1f\x7f-\x9f\ud800-\udfff]|\.\.|^\.+$")
 
 #: `on_progress(done, total)`: called after each completed id; `total` is None when unknown.
 ProgressCallback = Callable[[int, int | None], object]
@@ -41,7 +42,8 @@ def validate_persona_id(persona_id: str) -> str:
     if bad is not None:
         raise InvalidPersonaIdError(
             f"persona_id {persona_id[:64]!r} contains {bad.group()!r}: "
-            "'/', '?', '#', '%', whitespace, control characters and '.'/'..' are not allowed"
+            "'/', '?', '#', '%', whitespace, control characters, surrogates and '.'/'..' "
+            "are not allowed"
         )
     return persona_id
 

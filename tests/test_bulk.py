@@ -557,3 +557,15 @@ async def test_429_that_exhausts_retries_is_a_value_in_the_slot(server: FakeTavu
     assert isinstance(results[0], RateLimitError)
     assert results[0].attempts == 4
     assert isinstance(results[1], Persona)
+
+
+async def test_iter_many_reports_non_string_items_as_values(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    items: list[Any] = [pid, None, 5, server.persona_ids[1]]
+    async with client_for(server) as client:
+        results = [r async for r in client.personas.iter_many(items, concurrency=2)]
+    assert len(results) == 4
+    by_kind = {type(result).__name__ for _, result in results}
+    assert by_kind == {"Persona", "InvalidPersonaIdError"}
+    bad = sorted(repr(item) for item, result in results if isinstance(result, TavusError))
+    assert bad == ["5", "None"]

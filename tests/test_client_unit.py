@@ -268,6 +268,9 @@ BAD_IDS = [
     "\x7f",
     "a..b",
     "..",
+    "\ud800",  # lone surrogates: yarl would drop them and the path would change
+    "a\udfffb",
+    ".\ud800.",
 ]
 
 

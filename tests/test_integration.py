@@ -22,7 +22,7 @@ from tavus_async import (
     Persona,
     ResponseTooLargeError,
 )
-from tavus_async.testing import FakeTavus
+from tavus_async.testing import FakeTavus, Fault
 
 KEY = "sk-integration-SECRET-4242"
 
@@ -187,10 +187,47 @@ async def test_protocol_errors_are_connection_errors(payload: bytes) -> None:
             with pytest.raises(APIConnectionError) as caught:
                 await client.personas.get("pcb7a34da5fe")
         assert not isinstance(caught.value, APIStatusError)
-        assert KEY not in str(caught.value)
+        # Nothing reachable from the error, chained exceptions included, holds the key
+        # (aiohttp's own exceptions carry the request headers in `request_info`).
+        seen: BaseException | None = caught.value
+        while seen is not None:
+            assert KEY not in str(seen) and KEY not in repr(seen)
+            assert KEY not in repr(getattr(seen, "request_info", ""))
+            seen = seen.__cause__ or seen.__context__
+        assert caught.value.__context__ is None
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+async def test_close_during_a_request_gives_client_closed_error(server: FakeTavus) -> None:
+    server.enqueue(Fault.stall())
+    client = AsyncTavus(api_key=KEY, base_url=server.base_url, timeout=10.0)
+    call = asyncio.create_task(client.personas.get(server.persona_ids[0]))
+    for _ in range(200):
+        if server.in_flight:
+            break
+        await asyncio.sleep(0.005)
+    started = asyncio.get_running_loop().time()
+    await client.close()
+    with pytest.raises(ClientClosedError) as caught:
+        await call
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert caught.value.attempts == 1  # no retry once closed
+    assert server.request_count == 1
+
+
+async def test_a_different_persona_in_the_body_is_never_returned() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"persona_id": "psomeoneelse", "persona_name": "Other"})
+
+    runner, url = await _app_server(handler)
+    try:
+        async with AsyncTavus(api_key=KEY, base_url=url, max_retries=0) as client:
+            with pytest.raises(NotFoundError):
+                await client.personas.get("pcb7a34da5fe")
+    finally:
+        await runner.cleanup()
 
 
 async def test_gzip_bomb_is_capped() -> None:

@@ -219,3 +219,15 @@ async def test_aimd_gate_open_all_releases_everyone() -> None:
     gate.open_all()
     await asyncio.wait_for(asyncio.gather(*parked), 1)
     assert gate.limit == 8
+
+
+async def test_cancelled_waiters_cost_no_slot() -> None:
+    limiter = RateLimiter(5)  # one request per 0.2 s
+    await limiter.acquire()  # the first slot is free
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(20)]
+    await asyncio.sleep(0)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    # Twenty cancelled waiters booked nothing: the next slot is at most one interval away.
+    assert limiter.take(asyncio.get_running_loop().time()) <= 0.2 + 1e-6

@@ -1,15 +1,15 @@
 """Request coalescing: concurrent lookups of one key share one in-flight request.
 
-The request runs in a task of its own and every caller, the first included, waits on it
-through `asyncio.shield`: cancelling any caller never cancels the request for the others,
-and the request is cancelled only once no caller waits for it any more.
+The request runs in a task of its own and each caller waits on a future of its own, which
+the task resolves directly when the request ends (no `shield`, no done-callbacks: one loop
+turn from response to caller). Cancelling a caller cancels only its future, so it never
+cancels the request for the others; the request is cancelled once no caller waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -18,13 +18,13 @@ __all__ = ["Coalescer"]
 
 
 class _Flight(Generic[V]):
-    """One in-flight request and how many callers wait for it."""
+    """One in-flight request and the futures of the callers waiting for it."""
 
     __slots__ = ("task", "waiters")
 
-    def __init__(self, task: asyncio.Future[V]) -> None:
-        self.task = task
-        self.waiters = 0
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.waiters: list[asyncio.Future[V]] = []
 
 
 class Coalescer(Generic[V]):
@@ -37,27 +37,52 @@ class Coalescer(Generic[V]):
 
     async def run(self, key: str, fetch: Callable[[str], Awaitable[V]]) -> V:
         """Return `await fetch(key)`, sharing the request with concurrent callers of `key`."""
+        waiter: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(fetch(key)))
+            flight = _Flight()
             self._flights[key] = flight
-            flight.task.add_done_callback(partial(self._task_done, key, flight))
-        flight.waiters += 1
+            flight.waiters.append(waiter)
+            flight.task = asyncio.ensure_future(self._request(key, flight, fetch))
+        else:
+            flight.waiters.append(waiter)
         try:
-            return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
+            return await waiter
+        except asyncio.CancelledError:
+            if not waiter.cancelled():
+                waiter.exception()  # the outcome had arrived: mark it retrieved
+                raise  # this caller was cancelled anyway
+            flight.waiters.remove(waiter)
+            if not flight.waiters and flight.task is not None and not flight.task.done():
                 # Nobody waits any more. Forget the flight first, so a caller arriving
                 # before the task has wound down starts a fresh request.
                 self._forget(key, flight)
                 flight.task.cancel()
+            raise
+
+    async def _request(
+        self, key: str, flight: _Flight[V], fetch: Callable[[str], Awaitable[V]]
+    ) -> None:
+        try:
+            value = await fetch(key)
+        except asyncio.CancelledError:
+            self._forget(key, flight)
+            for waiter in flight.waiters:
+                waiter.cancel()
+            raise
+        except BaseException as exc:
+            self._forget(key, flight)
+            for waiter in flight.waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._forget(key, flight)
+        for waiter in flight.waiters:
+            if not waiter.done():
+                waiter.set_result(value)
 
     def _forget(self, key: str, flight: _Flight[V]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
-
-    def _task_done(self, key: str, flight: _Flight[V], task: asyncio.Future[V]) -> None:
-        self._forget(key, flight)
-        if not task.cancelled():
-            task.exception()  # retrieved here: every waiter may have left already

@@ -20,7 +20,6 @@ from .errors import (
     APIConnectionError,
     APIStatusError,
     ResponseTooLargeError,
-    TavusError,
 )
 
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
@@ -213,9 +212,3 @@ class RetryBudget:
             return  # the common, full-bucket case: no lock taken on the hot path
         with self._lock:
             self._tokens = min(self._config.capacity, self._tokens + self._config.success_refund)
-
-
-def attach_attempts(exc: TavusError, attempts: int) -> TavusError:
-    """Record on an error how many attempts were made before it surfaced."""
-    exc.attempts = attempts
-    return exc

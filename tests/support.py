@@ -8,7 +8,34 @@ from typing import Any
 
 import aiohttp
 
-from tavus_async import AsyncTavus
+from tavus_async import (
+    APIStatusError,
+    AsyncTavus,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+
+#: Every status the SDK maps, with the error class it must raise.
+STATUS_CLASSES: list[tuple[int, type[APIStatusError]]] = [
+    (400, BadRequestError),
+    (401, AuthenticationError),
+    (403, PermissionDeniedError),
+    (404, NotFoundError),
+    (409, ConflictError),
+    (422, UnprocessableEntityError),
+    (429, RateLimitError),
+    (500, InternalServerError),
+    (502, InternalServerError),
+    (503, InternalServerError),
+    (418, APIStatusError),
+    (302, APIStatusError),
+]
 
 
 def sdk_tasks() -> list[asyncio.Task[Any]]:

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 from multidict import CIMultiDict
+from support import STATUS_CLASSES
 from yarl import URL
 
 import tavus_async
@@ -24,16 +25,13 @@ from tavus_async import (
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
-    ConflictError,
     DecodeError,
     InternalServerError,
     MissingAPIKeyError,
     NotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     RetryPolicy,
     TavusError,
-    UnprocessableEntityError,
 )
 
 BASE = "http://api.test"
@@ -92,23 +90,7 @@ def _calls(m: Any) -> list[tuple[str, URL, dict[str, Any]]]:
 # --------------------------------------------------------------------------- status mapping
 
 
-@pytest.mark.parametrize(
-    ("status", "cls"),
-    [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, ConflictError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, InternalServerError),
-        (502, InternalServerError),
-        (503, InternalServerError),
-        (418, APIStatusError),
-        (302, APIStatusError),
-    ],
-)
+@pytest.mark.parametrize(("status", "cls"), STATUS_CLASSES)
 async def test_status_maps_to_error_class(
     mocked: Any, status: int, cls: type[APIStatusError]
 ) -> None:

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import STATUS_CLASSES
 
 from tavus_async.errors import (
     SNIPPET_LIMIT,
@@ -46,24 +47,7 @@ def _json(value: object) -> bytes:
 # --------------------------------------------------------------------------- status mapping
 
 
-@pytest.mark.parametrize(
-    ("status", "cls"),
-    [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, ConflictError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, InternalServerError),
-        (502, InternalServerError),
-        (503, InternalServerError),
-        (599, InternalServerError),
-        (418, APIStatusError),
-        (302, APIStatusError),
-    ],
-)
+@pytest.mark.parametrize(("status", "cls"), [*STATUS_CLASSES, (599, InternalServerError)])
 def test_status_maps_to_exact_class(status: int, cls: type[APIStatusError]) -> None:
     err = error_for_status(status, _json({"message": "boom"}), NO_HEADERS)
     assert type(err) is cls

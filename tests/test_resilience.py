@@ -11,12 +11,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
 
 import aiohttp
 import pytest
+from support import acquired_connections, eventually
 
 from tavus_async import (
     APIConnectionError,
@@ -76,23 +77,6 @@ async def _refused_url() -> str:
     srv.close()
     await srv.wait_closed()
     return f"http://127.0.0.1:{port}"
-
-
-async def _wait_until(predicate: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached within ~5 s")
-
-
-def _acquired(client: AsyncTavus) -> int:
-    """Connections currently checked out of the client's pool."""
-    session = client._transport.session
-    assert session is not None
-    connector = session.connector
-    assert connector is not None
-    return len(connector._acquired)
 
 
 # --------------------------------------------------------------------------- status codes
@@ -552,7 +536,7 @@ async def test_caller_timeout_during_backoff_sleep(server: FakeTavus) -> None:
                 await client.personas.get(server.persona_ids[0])
         elapsed = time.monotonic() - started
         await asyncio.sleep(0.1)  # let the abandoned request task unwind
-        assert _acquired(client) == 0
+        assert acquired_connections(client) == 0
         assert server.request_count == 1
     assert elapsed < 1.0
 
@@ -561,7 +545,7 @@ async def test_cancel_during_an_attempt_propagates_without_retry(server: FakeTav
     server.enqueue(Fault.stall())
     async with client_for(server, tiny(max_retries=3), timeout=10) as client:
         task = asyncio.create_task(client.personas.get(server.persona_ids[0]))
-        await _wait_until(lambda: server.request_count == 1)
+        assert await eventually(lambda: server.request_count == 1, limit=5.0)
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -569,7 +553,7 @@ async def test_cancel_during_an_attempt_propagates_without_retry(server: FakeTav
         elapsed = time.monotonic() - started
         await asyncio.sleep(0.1)
         assert server.request_count == 1
-        assert _acquired(client) == 0
+        assert acquired_connections(client) == 0
     assert elapsed < 0.5
 
 
@@ -577,42 +561,37 @@ async def test_cancel_during_a_retry_attempt_propagates(server: FakeTavus) -> No
     server.enqueue(Fault.http(503), Fault.stall())
     async with client_for(server, tiny(max_retries=3), timeout=10) as client:
         task = asyncio.create_task(client.personas.get(server.persona_ids[0]))
-        await _wait_until(lambda: server.request_count == 2)
+        assert await eventually(lambda: server.request_count == 2, limit=5.0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.sleep(0.1)
         assert server.request_count == 2
-        assert _acquired(client) == 0
+        assert acquired_connections(client) == 0
 
 
-async def test_caller_timeout_during_an_attempt_is_not_retried(server: FakeTavus) -> None:
-    server.enqueue(Fault.stall())
+@pytest.mark.parametrize(
+    ("faults", "caller_timeout", "requests"),
+    [
+        ([Fault.stall()], 0.1, 1),  # during the first attempt: not retried
+        ([Fault.http(503), Fault.stall()], 0.2, 2),  # during a retry attempt
+    ],
+    ids=["first-attempt", "retry-attempt"],
+)
+async def test_caller_timeout_during_an_attempt_is_not_retried(
+    server: FakeTavus, faults: list[Fault], caller_timeout: float, requests: int
+) -> None:
+    server.enqueue(*faults)
     async with client_for(server, tiny(max_retries=3), timeout=10) as client:
         started = time.monotonic()
         with pytest.raises(TimeoutError) as caught:
-            async with asyncio.timeout(0.1):
+            async with asyncio.timeout(caller_timeout):
                 await client.personas.get(server.persona_ids[0])
         elapsed = time.monotonic() - started
         await asyncio.sleep(0.1)
-        assert server.request_count == 1
-        assert _acquired(client) == 0
+        assert server.request_count == requests
+        assert acquired_connections(client) == 0
     # The caller's own timeout, not an SDK timeout that was retried and then re-raised.
-    assert not isinstance(caught.value, TavusError)
-    assert elapsed < 1.0
-
-
-async def test_caller_timeout_during_a_retry_attempt(server: FakeTavus) -> None:
-    server.enqueue(Fault.http(503), Fault.stall())
-    async with client_for(server, tiny(max_retries=3), timeout=10) as client:
-        started = time.monotonic()
-        with pytest.raises(TimeoutError) as caught:
-            async with asyncio.timeout(0.2):
-                await client.personas.get(server.persona_ids[0])
-        elapsed = time.monotonic() - started
-        await asyncio.sleep(0.1)
-        assert server.request_count == 2
-        assert _acquired(client) == 0
     assert not isinstance(caught.value, TavusError)
     assert elapsed < 1.0
 

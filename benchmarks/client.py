@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from benchmarks.affinity import pin_to_cpu
+from benchmarks.allocator import settle
 from benchmarks.clients import make_bench
 from benchmarks.ids import id_list, lazy_ids, warmup_ids
 from benchmarks.impls import IMPLS
@@ -49,6 +50,8 @@ class GcTimer:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Open, warm up, time one run and return the measurement."""
+    if not args.cold_allocator:
+        settle()
     bench = make_bench(args.impl)
     concurrency: int = args.concurrency
     await bench.open(f"http://127.0.0.1:{args.port}", concurrency)
@@ -87,6 +90,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "concurrency": concurrency,
             "lazy_ids": args.lazy_ids,
             "gc_disabled": args.no_gc,
+            "cold_allocator": args.cold_allocator,
             "ok": outcome.ok,
             "errors": outcome.errors,
             "wall_s": wall,
@@ -134,6 +138,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tracemalloc", action="store_true", help="report traced bytes kept")
     parser.add_argument("--no-gc", action="store_true", help="gc.disable() while timing")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the timed run into PATH")
+    parser.add_argument(
+        "--cold-allocator",
+        action="store_true",
+        help="skip benchmarks.allocator.settle() (glibc's mmap threshold left at its start value)",
+    )
     return parser.parse_args(argv)
 
 

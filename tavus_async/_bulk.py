@@ -125,23 +125,22 @@ async def iter_many(
     else:
         sync_source = iter(ids)
     # Results flow through a plain deque: workers append, the consumer drains. Backpressure:
-    # a worker whose results the consumer has not taken yet waits before pulling more.
+    # once `concurrency` results wait for the consumer, workers pause before pulling more.
+    # Per-item work is kept to plain attribute and builtin calls: this loop runs per request.
     ready: deque[tuple[Any, Any]] = deque()
     loop = asyncio.get_running_loop()
     consumer_waiting: asyncio.Future[None] | None = None
-    room: asyncio.Event = asyncio.Event()
-    room.set()
+    room = asyncio.Event()  # set by the consumer when workers paused on a full `ready`
     alive = concurrency
 
     def publish(item: tuple[Any, Any]) -> None:
         nonlocal consumer_waiting
         ready.append(item)
-        if consumer_waiting is not None:
-            if not consumer_waiting.done():
-                consumer_waiting.set_result(None)
+        waiter = consumer_waiting
+        if waiter is not None:
             consumer_waiting = None
-        if len(ready) >= concurrency:
-            room.clear()
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def pull() -> object:
         assert async_source is not None
@@ -158,7 +157,8 @@ async def iter_many(
             while True:
                 if index >= gate.limit:
                     await gate.wait_turn(index)
-                if not room.is_set():
+                while len(ready) >= concurrency:
+                    room.clear()
                     await room.wait()
                 item = next(sync_source, _END) if sync_source is not None else await pull()
                 if item is _END:
@@ -182,10 +182,13 @@ async def iter_many(
                     result = await fetch(persona_id)
                 except TavusError as exc:
                     result = exc
-                copies = in_flight.pop(persona_id, 0) + 1
+                extra = in_flight.pop(persona_id, 0)
                 gate.on_done()
-                for _ in range(copies):
-                    publish((persona_id, result))
+                outcome = (persona_id, result)
+                publish(outcome)
+                while extra:  # duplicates that joined while this id was in flight
+                    publish(outcome)
+                    extra -= 1
         except Exception as exc:  # a bug or a failing input iterable: surface it to the consumer
             alive -= 1
             publish((_END, exc))
@@ -203,7 +206,7 @@ async def iter_many(
                 await consumer_waiting
                 continue
             persona_id, result = ready.popleft()
-            if len(ready) < concurrency:
+            if not room.is_set():  # only while workers are paused on a full `ready`
                 room.set()
             if persona_id is _END:
                 if result is not None:

@@ -74,25 +74,26 @@ class AIMDGate:
     spaced by at least a round of completions so one burst of 429s halves the limit once.
     """
 
-    __slots__ = ("_changed", "_limit", "_max", "_since_cut", "throttles")
+    __slots__ = ("_changed", "_limit", "_max", "_since_cut", "limit", "throttles")
 
     def __init__(self, maximum: int) -> None:
         self._max = maximum
         self._limit = float(maximum)
+        #: How many workers may run now (kept as a plain int: workers read it per request).
+        self.limit = max(1, maximum)
         self._since_cut = maximum  # completions since the last decrease
         self._changed: asyncio.Event | None = None
         self.throttles = 0
 
-    @property
-    def limit(self) -> int:
-        """How many workers may run now."""
-        return max(1, int(self._limit))
+    def _set(self, value: float) -> None:
+        self._limit = value
+        self.limit = max(1, int(value))
 
     def on_throttled(self) -> None:
         """A 429 was seen: cut the limit in half (once per round of completions)."""
         self.throttles += 1
         if self._since_cut >= self.limit:
-            self._limit = max(1.0, self._limit / 2)
+            self._set(max(1.0, self._limit / 2))
             self._since_cut = 0
 
     def on_done(self) -> None:
@@ -100,14 +101,14 @@ class AIMDGate:
         self._since_cut += 1
         if self._limit < self._max:
             before = self.limit
-            self._limit = min(float(self._max), self._limit + 1.0 / self._limit)
+            self._set(min(float(self._max), self._limit + 1.0 / self._limit))
             if self.limit > before and self._changed is not None:
                 self._changed.set()
                 self._changed = None
 
     def open_all(self) -> None:
         """Admit every worker (the input is exhausted: parked workers must see that and exit)."""
-        self._limit = float(self._max)
+        self._set(float(self._max))
         if self._changed is not None:
             self._changed.set()
             self._changed = None

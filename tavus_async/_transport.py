@@ -15,6 +15,7 @@ from typing import TypeVar
 import aiohttp
 from aiohttp import hdrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from yarl import URL
 
 from ._limits import THROTTLE_HOOK, RateLimiter
 from ._retry import (
@@ -26,6 +27,7 @@ from ._retry import (
     retry_after_of,
     wait_for,
 )
+from ._timeouts import TimeoutWheel, tick_for
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -49,10 +51,11 @@ class Transport:
     """Owns the session (unless the user brought one) and performs GETs against the API."""
 
     __slots__ = (
+        "_aiohttp_timeout",
         "_api_key",
         "_budget",
         "_closed",
-        "_first_timeout",
+        "_first_total",
         "_headers",
         "_limiter",
         "_max_connections",
@@ -62,6 +65,7 @@ class Transport:
         "_request_headers",
         "_session",
         "_timeout",
+        "_wheel",
     )
 
     def __init__(
@@ -84,11 +88,17 @@ class Transport:
             hdrs.ACCEPT: "application/json",
         }
         self._timeout = timeout
-        # A call's deadline also bounds its first attempt (built once, not per call).
+        # The total per attempt is enforced by a shared-timer wheel (see _timeouts.py);
+        # aiohttp keeps the other limits (connect, sock_read, ...), which arm no timer
+        # per request unless set.
+        self._aiohttp_timeout = _with_total(timeout, None)
+        # A call's deadline also bounds its first attempt.
         deadline = policy.deadline
-        if deadline is not None and (timeout.total is None or deadline < timeout.total):
-            timeout = _with_total(timeout, deadline)
-        self._first_timeout = timeout
+        first = timeout.total
+        if deadline is not None and (first is None or deadline < first):
+            first = deadline
+        self._first_total = first
+        self._wheel = TimeoutWheel(tick_for(first)) if first is not None else None
         self._policy = policy
         self._budget = RetryBudget(policy.budget) if policy.budget is not None else None
         self._max_connections = max_connections
@@ -125,7 +135,7 @@ class Transport:
         # Created lazily so the connector binds to the loop that actually runs the calls.
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._max_connections),
-            timeout=self._timeout,
+            timeout=self._aiohttp_timeout,
             headers=self._headers,
         )
         self._session = session
@@ -138,7 +148,7 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def get(self, url: str, parse: Callable[[bytes, int], T]) -> T:
+    async def get(self, url: URL, parse: Callable[[bytes, int], T]) -> T:
         """GET `url`, retrying per the policy, then `parse(body, status)` a 2xx body.
 
         Errors raised (by the exchange or by `parse`) carry how many attempts were made.
@@ -146,7 +156,7 @@ class Transport:
         # The deadline clock starts with the call (only read when a deadline is set).
         started = time.monotonic() if self._policy.deadline is not None else 0.0
         try:
-            status, body = await self._attempt(url, self._first_timeout)
+            status, body = await self._attempt(url, self._first_total)
             attempts = 1
         except TavusError as exc:
             status, body, attempts = await self._retry(url, exc, started)
@@ -158,17 +168,22 @@ class Transport:
             exc.attempts = attempts
             raise
 
-    async def _attempt(self, url: str, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:  # noqa: ASYNC109
-        """One HTTP exchange: a 2xx gives (status, body); anything else raises a `TavusError`."""
+    async def _attempt(self, url: URL, total: float | None) -> tuple[int, bytes]:
+        """One HTTP exchange: a 2xx gives (status, body); anything else raises a `TavusError`.
+
+        `total` bounds the exchange (None: unbounded, as with `ClientTimeout(total=None)`).
+        """
         session = self._get_session()
         if self._limiter is not None:
             await self._limiter.acquire()
         failure: Exception
+        wheel = self._wheel
+        expiry = wheel.arm(total) if wheel is not None and total is not None else None
         try:
             async with session.get(
                 url,
                 headers=self._request_headers,
-                timeout=timeout,
+                timeout=self._aiohttp_timeout,
                 allow_redirects=False,
                 raise_for_status=False,  # even if the user's session says otherwise
             ) as resp:
@@ -193,6 +208,10 @@ class Transport:
         except TavusError as exc:
             exc.attempts = 1
             raise
+        except asyncio.CancelledError:
+            if expiry is None or not expiry.is_timeout():
+                raise
+            failure = APITimeoutError(f"Request timed out after {total:g}s", attempts=1)
         # The errors below are built here but raised after the `except` block: raised inside
         # it, they would keep aiohttp's exception as `__context__`, and that exception's
         # `request_info` carries the request headers, API key included.
@@ -208,6 +227,9 @@ class Transport:
             )
         except (aiohttp.ClientError, OSError) as exc:
             failure = APIConnectionError(self._describe(exc, "Connection error"), attempts=1)
+        finally:
+            if expiry is not None:
+                expiry.disarm()
         if self._closed:  # the client was closed under this request
             failure = ClientClosedError("This AsyncTavus client was closed during the request.")
             failure.attempts = 1
@@ -236,7 +258,7 @@ class Transport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _retry(self, url: str, first: TavusError, started: float) -> tuple[int, bytes, int]:
+    async def _retry(self, url: URL, first: TavusError, started: float) -> tuple[int, bytes, int]:
         """Retry after a failed first attempt; tenacity drives the waits and stop rules."""
         policy = self._policy
         if policy.max_retries == 0 or not is_retryable(first):
@@ -302,12 +324,12 @@ class Transport:
                         # Replay the first failure so tenacity counts it as attempt 1.
                         error, pending = pending, None
                         raise error
-                    timeout = self._timeout
+                    total = self._timeout.total
                     if deadline is not None:
                         remaining = deadline - (time.monotonic() - started)
-                        if timeout.total is None or remaining < timeout.total:
-                            timeout = _with_total(timeout, max(remaining, 0.001))
-                    status, body = await self._attempt(url, timeout)
+                        if total is None or remaining < total:
+                            total = max(remaining, 0.001)
+                    status, body = await self._attempt(url, total)
                     return status, body, attempt_number
         except TavusError as exc:
             exc.attempts = attempt_number
@@ -315,7 +337,7 @@ class Transport:
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
-def _with_total(timeout: aiohttp.ClientTimeout, total: float) -> aiohttp.ClientTimeout:
+def _with_total(timeout: aiohttp.ClientTimeout, total: float | None) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=total,
         connect=timeout.connect,

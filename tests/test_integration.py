@@ -322,3 +322,31 @@ async def test_connection_refused_is_connection_error() -> None:
         with pytest.raises(APIConnectionError) as caught:
             await c.personas.get("pcb7a34da5fe")
     assert caught.value.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("persona_id", "raw_path"),
+    [
+        ("p5317866_a-b~c", "/v2/personas/p5317866_a-b~c"),  # sent as it is
+        ("pérsona", "/v2/personas/p%C3%A9rsona"),
+        ("a:b@c+d;e", "/v2/personas/a:b@c+d;e"),  # allowed in a path segment unquoted
+        ('x"<>[]{}|^`', "/v2/personas/x%22%3C%3E%5B%5D%7B%7D%7C%5E%60"),
+        ("v1.2", "/v2/personas/v1.2"),
+    ],
+)
+async def test_ids_are_quoted_only_when_needed(persona_id: str, raw_path: str) -> None:
+    """The fast path (no quoting) and the quoting path both reach the right URL."""
+    seen: list[tuple[str, str]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append((request.raw_path, request.match_info["tail"]))
+        return web.json_response({"data": [{"persona_id": persona_id}]})
+
+    runner, url = await _app_server(handler)
+    try:
+        async with AsyncTavus(api_key=KEY, base_url=f"{url}/prefix", max_retries=0) as client:
+            persona = await client.personas.get(persona_id)
+    finally:
+        await runner.cleanup()
+    assert persona.persona_id == persona_id
+    assert seen == [(f"/prefix{raw_path}", f"prefix/v2/personas/{persona_id}")]

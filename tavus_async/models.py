@@ -109,6 +109,9 @@ class ToolFunction(_Model):
     description: str | None = None
     parameters_json: msgspec.Raw = msgspec.field(default=ABSENT, name="parameters")
 
+    def __post_init__(self) -> None:
+        self.parameters_json = _own(self.parameters_json, "parameters")
+
     @property
     def parameters(self) -> dict[str, Any] | None:
         """The JSON-schema parameters object, decoded from `parameters_json` on access."""
@@ -147,6 +150,10 @@ class LLMLayer(_Model):
     extra_body_json: msgspec.Raw = msgspec.field(default=ABSENT, name="extra_body")
     speculative_inference: bool | None = None
 
+    def __post_init__(self) -> None:
+        self.headers_json = _own(self.headers_json, "headers")
+        self.extra_body_json = _own(self.extra_body_json, "extra_body")
+
     @property
     def headers(self) -> dict[str, Any] | None:
         """Headers sent to a custom LLM, decoded from `headers_json` on access."""
@@ -167,6 +174,9 @@ class TTSLayer(_Model):
     voice_settings_json: msgspec.Raw = msgspec.field(default=ABSENT, name="voice_settings")
     tts_emotion_control: bool | None = None
     tts_model_name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.voice_settings_json = _own(self.voice_settings_json, "voice_settings")
 
     @property
     def voice_settings(self) -> dict[str, Any] | None:
@@ -251,44 +261,21 @@ _OPEN_BRACE: Final = ord("{")
 _NULL_START: Final = ord("n")
 
 
-def _own(raw: msgspec.Raw, where: str) -> msgspec.Raw:
-    """Check a free-form value is a JSON object (or null) and detach it from the body."""
+def _own(raw: msgspec.Raw, name: str) -> msgspec.Raw:
+    """Check a free-form value is a JSON object (or null) and detach it from the body.
+
+    Runs from the models' `__post_init__`, which msgspec calls as it builds each Struct:
+    no second walk over the persona. A `ValueError` here becomes a `msgspec.ValidationError`
+    naming the path (`DecodeError` to our callers).
+    """
     if not raw:
         return raw
     first = memoryview(raw)[0]
     if first == _NULL_START:  # null, like any None field, is the same as absent
         return ABSENT
     if first != _OPEN_BRACE:
-        raise _FreeFormError(where)
+        raise ValueError(f"`{name}` must be a JSON object")
     return raw.copy()  # a slice of the body would keep the whole body alive
-
-
-class _FreeFormError(Exception):
-    def __init__(self, where: str) -> None:
-        super().__init__(f"`{where}` must be a JSON object")
-
-
-def _finish_free_form(persona: Persona) -> None:
-    """Validate the raw free-form fields (the spec says object) and make each own its bytes."""
-    layers = persona.layers
-    if layers is None:
-        return
-    tools: tuple[Tool, ...] = ()
-    llm = layers.llm
-    if llm is not None:
-        llm.headers_json = _own(llm.headers_json, "layers.llm.headers")
-        llm.extra_body_json = _own(llm.extra_body_json, "layers.llm.extra_body")
-        tools += llm.tools or ()
-    tts = layers.tts
-    if tts is not None:
-        tts.voice_settings_json = _own(tts.voice_settings_json, "layers.tts.voice_settings")
-    p = layers.perception
-    if p is not None:
-        tools += (p.visual_tools or ()) + (p.audio_tools or ()) + (p.perception_tools or ())
-    for tool in tools:
-        function = tool.function
-        if function is not None:
-            function.parameters_json = _own(function.parameters_json, "tool.function.parameters")
 
 
 class _Envelope(_Model):
@@ -347,14 +334,6 @@ def decode_persona(
             status_code=status_code,
             body={"persona_id": persona.persona_id},
         )
-    try:
-        _finish_free_form(persona)
-    except _FreeFormError as exc:
-        raise DecodeError(
-            f"response is not a persona: {exc}",
-            status_code=status_code,
-            snippet=snippet(body, secret),
-        ) from None
     return persona
 
 

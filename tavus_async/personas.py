@@ -64,19 +64,22 @@ class Personas:
         base_url: str,
         secret: str,
         cache: TTLCache[Persona] | None = None,
+        *,
+        coalesce: bool = True,
     ) -> None:
         self._transport = transport
         self._base = URL(base_url)
         self._path_prefix = f"{self._base.raw_path.rstrip('/')}/v2/personas/"
         self._secret = secret
         self._cache = cache
-        self._coalescer: Coalescer[Persona] = Coalescer()
+        self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
 
-        Concurrent calls for the same id share one request; cancelling one caller does not
-        cancel it for the others, and it is cancelled once no caller waits. Raises
+        Concurrent calls for the same id share one request (unless the client was made
+        with `coalesce=False`); cancelling one caller does not cancel it for the others,
+        and it is cancelled once no caller waits. Raises
         `InvalidPersonaIdError` for an unsafe id (before any I/O), an `APIStatusError`
         subclass for an error status, `APIConnectionError` / `APITimeoutError` when the
         network fails after retries, and `DecodeError` for a 2xx body that is not a persona.
@@ -86,6 +89,8 @@ class Personas:
             hit = self._fresh_from_cache(persona_id)
             if hit is not None:
                 return hit
+        if self._coalescer is None:
+            return await self._fetch(persona_id)
         return await self._coalescer.run(persona_id, self._fetch)
 
     def _fresh_from_cache(self, persona_id: str) -> Persona | None:

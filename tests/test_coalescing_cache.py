@@ -29,6 +29,13 @@ def client_for(server: FakeTavus, **options: Any) -> AsyncTavus:
     return AsyncTavus(api_key=KEY, base_url=server.base_url, **options)
 
 
+def _flights(client: AsyncTavus) -> dict[str, Any]:
+    """The coalescer's in-flight requests, by id."""
+    coalescer = client.personas._coalescer
+    assert coalescer is not None
+    return dict(coalescer._flights)
+
+
 # ----------------------------------------------------------------- coalescing
 
 
@@ -46,6 +53,24 @@ async def test_coalescing_without_delay_still_one_request(server: FakeTavus) -> 
     pid = server.persona_ids[0]
     async with client_for(server) as client:
         await asyncio.gather(*[client.personas.get(pid) for _ in range(50)])
+    assert server.request_count == 1
+
+
+async def test_coalesce_false_sends_one_request_per_call(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server, coalesce=False) as client:
+        results = await asyncio.gather(*[client.personas.get(pid) for _ in range(5)])
+        assert client.personas._coalescer is None
+    assert server.request_count == 5
+    assert all(p.persona_id == pid for p in results)
+    assert len({id(p) for p in results}) == 5  # each call decoded its own response
+
+
+async def test_coalesce_false_still_answers_from_the_cache(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server, coalesce=False, cache_ttl=60) as client:
+        first = await client.personas.get(pid)
+        assert await client.personas.get(pid) is first
     assert server.request_count == 1
 
 
@@ -92,7 +117,7 @@ async def test_cancelling_the_starting_caller_still_serves_the_others(server: Fa
         rest = await asyncio.gather(*waiters[1:])
         assert all(p.persona_id == pid for p in rest)
         assert await eventually(lambda: not sdk_tasks()), sdk_tasks()
-        assert not client.personas._coalescer._flights
+        assert not _flights(client)
     assert server.request_count == 1
 
 
@@ -125,7 +150,7 @@ async def test_cancelling_all_waiters_cancels_the_shared_request(server: FakeTav
         assert await eventually(lambda: server.in_flight == 0), server.in_flight
         assert await eventually(lambda: not sdk_tasks()), sdk_tasks()
         assert acquired_connections(client) == 0
-        assert not client.personas._coalescer._flights
+        assert not _flights(client)
     assert server.request_count == 1
 
 
@@ -193,7 +218,7 @@ async def test_shared_request_is_forgotten_after_an_error(server: FakeTavus) -> 
         with pytest.raises(NotFoundError):
             await client.personas.get(pid)
         assert (await client.personas.get(pid)).persona_id == pid
-        assert not client.personas._coalescer._flights
+        assert not _flights(client)
     assert server.request_count == 2
 
 

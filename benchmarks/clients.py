@@ -160,11 +160,18 @@ class HttpxPydantic(_Base):
 class _TavusBase(_Base):
     """An `AsyncTavus` client with `max_connections=concurrency`."""
 
+    coalesce = True
+
     async def open(self, base_url: str, concurrency: int) -> None:
         """Create the client in the running loop."""
         from tavus_async import AsyncTavus
 
-        self._client = AsyncTavus(api_key=API_KEY, base_url=base_url, max_connections=concurrency)
+        self._client = AsyncTavus(
+            api_key=API_KEY,
+            base_url=base_url,
+            max_connections=concurrency,
+            coalesce=self.coalesce,
+        )
 
     async def close(self) -> None:
         """Close the client."""
@@ -232,6 +239,12 @@ class TavusGet(_TavusBase):
         return Outcome(ok, 0, None)
 
 
+class TavusGetUncoalesced(TavusGet):
+    """The same loop on a client made with `coalesce=False` (no shared-request task)."""
+
+    coalesce = False
+
+
 _CLASSES: Final[dict[str, type[Bench]]] = {
     "aiohttp_raw": AiohttpRaw,
     "aiohttp_json": AiohttpJson,
@@ -240,6 +253,7 @@ _CLASSES: Final[dict[str, type[Bench]]] = {
     "tavus_iter_many": TavusIterMany,
     "aiohttp_single": AiohttpSingle,
     "tavus_get": TavusGet,
+    "tavus_get_uncoalesced": TavusGetUncoalesced,
 }
 
 

@@ -15,7 +15,7 @@ BULK_IMPLS: Final = (
     "tavus_iter_many",
 )
 #: One request at a time (latency); the first is the floor.
-SINGLE_IMPLS: Final = ("aiohttp_single", "tavus_get")
+SINGLE_IMPLS: Final = ("aiohttp_single", "tavus_get", "tavus_get_uncoalesced")
 IMPLS: Final = BULK_IMPLS + SINGLE_IMPLS
 LABELS: Final = {
     "aiohttp_raw": "aiohttp, bytes only (floor)",
@@ -25,6 +25,7 @@ LABELS: Final = {
     "tavus_iter_many": "tavus-async iter_many",
     "aiohttp_single": "aiohttp, bytes only (floor)",
     "tavus_get": "tavus-async get",
+    "tavus_get_uncoalesced": "tavus-async get, `coalesce=False`",
 }
 #: The decode micro-benchmark's decoders (`benchmarks.decode_bench.DECODERS`).
 DECODER_LABELS: Final = {

@@ -38,7 +38,11 @@ def test_runner_quick_writes_a_well_formed_report(tmp_path: Path) -> None:
         assert row["personas_per_s"] > 0
         assert row["cpu_us_per_req"] > 0
         assert row["peak_rss_mib"] > 0
-    assert {r["impl"] for r in results["single"]} == {"aiohttp_single", "tavus_get"}
+    assert {r["impl"] for r in results["single"]} == {
+        "aiohttp_single",
+        "tavus_get",
+        "tavus_get_uncoalesced",
+    }
     assert all(r["lat_p99_us"] >= r["lat_p50_us"] > 0 for r in results["single"])
     assert results["retained"]["rss"]["retained_rss_bytes_per_persona"] is not None
     assert set(results["decode"]["us_per_decode"]) >= {"tavus_decode_persona", "json_loads"}

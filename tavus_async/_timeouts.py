@@ -54,12 +54,13 @@ class Expiry:
 class TimeoutWheel:
     """Buckets of attempts by deadline, one loop timer per bucket."""
 
-    __slots__ = ("_buckets", "_tick")
+    __slots__ = ("_buckets", "_per_second", "_tick")
 
     def __init__(self, tick: float) -> None:
         if not 0 < tick < math.inf:
             raise ValueError(f"tick must be a positive number of seconds, got {tick!r}")
         self._tick = tick
+        self._per_second = 1.0 / tick
         self._buckets: dict[int, set[Expiry]] = {}
 
     def arm(self, total: float) -> Expiry:
@@ -68,7 +69,8 @@ class TimeoutWheel:
         if task is None:
             raise RuntimeError("a timeout needs a running task")
         loop = task.get_loop()
-        slot = math.ceil((loop.time() + total) / self._tick)
+        # int() + 1 rounds up (a deadline on a tick boundary moves one tick later: never early).
+        slot = int((loop.time() + total) * self._per_second) + 1
         bucket = self._buckets.get(slot)
         if bucket is None:
             bucket = self._buckets[slot] = set()

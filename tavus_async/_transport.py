@@ -148,8 +148,8 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def get(self, url: URL, parse: Callable[[bytes, int], T]) -> T:
-        """GET `url`, retrying per the policy, then `parse(body, status)` a 2xx body.
+    async def get(self, url: URL, parse: Callable[[bytes, int, str], T], key: str) -> T:
+        """GET `url`, retrying per the policy, then `parse(body, status, key)` a 2xx body.
 
         Errors raised (by the exchange or by `parse`) carry how many attempts were made.
         """
@@ -163,7 +163,7 @@ class Transport:
         if self._budget is not None:
             self._budget.refund()
         try:
-            return parse(body, status)
+            return parse(body, status, key)
         except TavusError as exc:
             exc.attempts = attempts
             raise

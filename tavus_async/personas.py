@@ -56,7 +56,7 @@ def validate_persona_id(persona_id: str) -> str:
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_base", "_cache", "_coalescer", "_path_prefix", "_secret", "_transport")
+    __slots__ = ("_base", "_cache", "_coalescer", "_parse", "_path_prefix", "_transport")
 
     def __init__(
         self,
@@ -70,7 +70,11 @@ class Personas:
         self._transport = transport
         self._base = URL(base_url)
         self._path_prefix = f"{self._base.raw_path.rstrip('/')}/v2/personas/"
-        self._secret = secret
+
+        def parse(body: bytes, status: int, persona_id: str) -> Persona:
+            return decode_persona(body, status_code=status, persona_id=persona_id, secret=secret)
+
+        self._parse = parse  # built once: nothing allocated per request to carry the key
         self._cache = cache
         self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
 
@@ -105,15 +109,10 @@ class Personas:
             hit = self._fresh_from_cache(persona_id)
             if hit is not None:
                 return hit
-        secret = self._secret
-
-        def parse(body: bytes, status: int) -> Persona:
-            return decode_persona(body, status_code=status, persona_id=persona_id, secret=secret)
-
         path = self._path_prefix + persona_id
         # `encoded=True` skips quoting, which an id of unreserved characters does not need.
         url = self._base.with_path(path, encoded=_NEEDS_NO_QUOTING(persona_id) is not None)
-        persona = await self._transport.get(url, parse)
+        persona = await self._transport.get(url, self._parse, persona_id)
         if cache is not None:
             cache.put(persona_id, persona)
         return persona

@@ -392,7 +392,11 @@ def render(results: Row, image: str | None) -> str:
         "HTTP/1.1 keep-alive with canned ~2.9 KB personas (from "
         "`tavus_async.testing.generate_persona`, `persona_id` set to the requested id), pinned "
         "to CPU 1 with `os.sched_setaffinity`; each client process is pinned to CPU 0.",
-        "- Each measurement: a fresh `python -m benchmarks.client` process; it opens its "
+        "- Each measurement: a fresh `python -m benchmarks.client` process; it first frees one "
+        "1 MiB block (`benchmarks/allocator.py`), so glibc serves asyncio's 256 KiB socket "
+        "reads from the heap rather than `mmap`, as in any long-running process (without it "
+        "every client paid about 15 µs per request, unless it happened to free a big block "
+        "itself; `--cold-allocator` on `benchmarks.client` skips it); it then opens its "
         "client, warms it up (max(300, 2 x concurrency) requests on other ids), "
         "`gc.collect()`s, then times one run. Wall: `time.perf_counter`; CPU: "
         "`time.process_time` (user + system of the client process) / requests; GC: CPU time "

@@ -65,6 +65,7 @@ class Transport:
         "_request_headers",
         "_session",
         "_timeout",
+        "_total",
         "_wheel",
     )
 
@@ -94,7 +95,9 @@ class Transport:
         self._aiohttp_timeout = _with_total(timeout, None)
         # A call's deadline also bounds its first attempt.
         deadline = policy.deadline
-        first = timeout.total
+        # aiohttp reads a total of 0 (or less) as "no total"; so does the wheel.
+        self._total = timeout.total if timeout.total is not None and timeout.total > 0 else None
+        first = self._total
         if deadline is not None and (first is None or deadline < first):
             first = deadline
         self._first_total = first
@@ -324,7 +327,7 @@ class Transport:
                         # Replay the first failure so tenacity counts it as attempt 1.
                         error, pending = pending, None
                         raise error
-                    total = self._timeout.total
+                    total = self._total
                     if deadline is not None:
                         remaining = deadline - (time.monotonic() - started)
                         if total is None or remaining < total:

@@ -31,6 +31,11 @@ _NEEDS_NO_QUOTING: Final = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
 ProgressCallback = Callable[[int, int | None], object]
 
 
+def _quote_segment(persona_id: str) -> str:
+    """The id percent-encoded as one path segment, exactly as yarl quotes a path."""
+    return URL("/").with_path("/" + persona_id).raw_path[1:]
+
+
 def validate_persona_id(persona_id: str) -> str:
     """Return `persona_id` if it is safe to put in the URL path, else raise.
 
@@ -109,9 +114,9 @@ class Personas:
             hit = self._fresh_from_cache(persona_id)
             if hit is not None:
                 return hit
-        path = self._path_prefix + persona_id
-        # `encoded=True` skips quoting, which an id of unreserved characters does not need.
-        url = self._base.with_path(path, encoded=_NEEDS_NO_QUOTING(persona_id) is not None)
+        # The prefix is already encoded (`raw_path`), so only the id may need quoting.
+        segment = persona_id if _NEEDS_NO_QUOTING(persona_id) else _quote_segment(persona_id)
+        url = self._base.with_path(self._path_prefix + segment, encoded=True)
         persona = await self._transport.get(url, self._parse, persona_id)
         if cache is not None:
             cache.put(persona_id, persona)

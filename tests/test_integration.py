@@ -350,3 +350,30 @@ async def test_ids_are_quoted_only_when_needed(persona_id: str, raw_path: str) -
         await runner.cleanup()
     assert persona.persona_id == persona_id
     assert seen == [(f"/prefix{raw_path}", f"prefix/v2/personas/{persona_id}")]
+
+
+@pytest.mark.parametrize("persona_id", ["p123", "p.123", "pé"])
+async def test_an_encoded_base_path_is_kept_as_it_is(persona_id: str) -> None:
+    """The base URL's own path (here with a space and a non-ASCII letter) is never re-quoted."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.raw_path)
+        return web.json_response({"data": [{"persona_id": persona_id}]})
+
+    runner, url = await _app_server(handler)
+    try:
+        async with AsyncTavus(api_key=KEY, base_url=f"{url}/my proxy/ü", max_retries=0) as client:
+            await client.personas.get(persona_id)
+    finally:
+        await runner.cleanup()
+    segment = {"p123": "p123", "p.123": "p.123", "pé": "p%C3%A9"}[persona_id]
+    assert seen == [f"/my%20proxy/%C3%BC/v2/personas/{segment}"]
+
+
+async def test_a_zero_total_timeout_means_no_total_as_in_aiohttp(server: FakeTavus) -> None:
+    timeout = aiohttp.ClientTimeout(total=0)
+    async with AsyncTavus(api_key=KEY, base_url=server.base_url, timeout=timeout) as client:
+        persona = await client.personas.get(server.persona_ids[0])
+        assert client._transport._wheel is None  # nothing armed per attempt
+    assert persona.persona_id == server.persona_ids[0]

@@ -324,51 +324,49 @@ async def test_connection_refused_is_connection_error() -> None:
     assert caught.value.attempts == 1
 
 
-@pytest.mark.parametrize(
-    ("persona_id", "raw_path"),
-    [
-        ("p5317866_a-b~c", "/v2/personas/p5317866_a-b~c"),  # sent as it is
-        ("pérsona", "/v2/personas/p%C3%A9rsona"),
-        ("a:b@c+d;e", "/v2/personas/a:b@c+d;e"),  # allowed in a path segment unquoted
-        ('x"<>[]{}|^`', "/v2/personas/x%22%3C%3E%5B%5D%7B%7D%7C%5E%60"),
-        ("v1.2", "/v2/personas/v1.2"),
-    ],
-)
-async def test_ids_are_quoted_only_when_needed(persona_id: str, raw_path: str) -> None:
-    """The fast path (no quoting) and the quoting path both reach the right URL."""
+async def _paths_of_get(persona_id: str, base_path: str) -> list[tuple[str, str]]:
+    """(raw path, decoded path) a server sees for one `get(persona_id)` under `base_path`."""
     seen: list[tuple[str, str]] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append((request.raw_path, request.match_info["tail"]))
+        seen.append((request.raw_path, "/" + request.match_info["tail"]))
         return web.json_response({"data": [{"persona_id": persona_id}]})
 
     runner, url = await _app_server(handler)
     try:
-        async with AsyncTavus(api_key=KEY, base_url=f"{url}/prefix", max_retries=0) as client:
+        async with AsyncTavus(api_key=KEY, base_url=url + base_path, max_retries=0) as client:
             persona = await client.personas.get(persona_id)
     finally:
         await runner.cleanup()
     assert persona.persona_id == persona_id
-    assert seen == [(f"/prefix{raw_path}", f"prefix/v2/personas/{persona_id}")]
+    return seen
 
 
-@pytest.mark.parametrize("persona_id", ["p123", "p.123", "pé"])
-async def test_an_encoded_base_path_is_kept_as_it_is(persona_id: str) -> None:
+@pytest.mark.parametrize(
+    ("persona_id", "segment"),
+    [
+        ("p5317866_a-b~c", "p5317866_a-b~c"),  # sent as it is
+        ("pérsona", "p%C3%A9rsona"),
+        ("a:b@c+d;e", "a:b@c+d;e"),  # allowed in a path segment unquoted
+        ('x"<>[]{}|^`', "x%22%3C%3E%5B%5D%7B%7D%7C%5E%60"),
+        ("v1.2", "v1.2"),
+    ],
+)
+async def test_ids_are_quoted_only_when_needed(persona_id: str, segment: str) -> None:
+    """The fast path (no quoting) and the quoting path both reach the right URL."""
+    seen = await _paths_of_get(persona_id, "/prefix")
+    assert seen == [(f"/prefix/v2/personas/{segment}", f"/prefix/v2/personas/{persona_id}")]
+
+
+@pytest.mark.parametrize(
+    ("persona_id", "segment"), [("p123", "p123"), ("p.123", "p.123"), ("pé", "p%C3%A9")]
+)
+async def test_an_encoded_base_path_is_kept_as_it_is(persona_id: str, segment: str) -> None:
     """The base URL's own path (here with a space and a non-ASCII letter) is never re-quoted."""
-    seen: list[str] = []
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append(request.raw_path)
-        return web.json_response({"data": [{"persona_id": persona_id}]})
-
-    runner, url = await _app_server(handler)
-    try:
-        async with AsyncTavus(api_key=KEY, base_url=f"{url}/my proxy/ü", max_retries=0) as client:
-            await client.personas.get(persona_id)
-    finally:
-        await runner.cleanup()
-    segment = {"p123": "p123", "p.123": "p.123", "pé": "p%C3%A9"}[persona_id]
-    assert seen == [f"/my%20proxy/%C3%BC/v2/personas/{segment}"]
+    seen = await _paths_of_get(persona_id, "/my proxy/ü")
+    assert seen == [
+        (f"/my%20proxy/%C3%BC/v2/personas/{segment}", f"/my proxy/ü/v2/personas/{persona_id}")
+    ]
 
 
 async def test_a_zero_total_timeout_means_no_total_as_in_aiohttp(server: FakeTavus) -> None:

@@ -82,7 +82,9 @@ async def test_different_ids_are_not_coalesced(server: FakeTavus) -> None:
     assert server.request_count == 5
 
 
-async def test_sequential_gets_are_not_coalesced(server: FakeTavus) -> None:
+async def test_sequential_gets_are_neither_coalesced_nor_cached_by_default(
+    server: FakeTavus,
+) -> None:
     pid = server.persona_ids[0]
     async with client_for(server) as client:
         await client.personas.get(pid)
@@ -223,14 +225,6 @@ async def test_shared_request_is_forgotten_after_an_error(server: FakeTavus) -> 
 
 
 # --------------------------------------------------------------------- cache
-
-
-async def test_cache_is_off_by_default(server: FakeTavus) -> None:
-    pid = server.persona_ids[0]
-    async with client_for(server) as client:
-        await client.personas.get(pid)
-        await client.personas.get(pid)
-    assert server.request_count == 2
 
 
 async def test_cache_serves_repeat_gets(server: FakeTavus) -> None:

@@ -296,17 +296,22 @@ async def test_total_timeout_is_mapped_to_api_timeout_error(server: FakeTavus) -
     assert elapsed < 1.0
 
 
+async def _times_out_in_one_attempt(client: AsyncTavus, server: FakeTavus) -> None:
+    """One `get` fails with `APITimeoutError` after a single request, well within 1.5 s."""
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        await client.personas.get(server.persona_ids[0])
+    elapsed = time.monotonic() - started
+    assert caught.value.attempts == 1
+    assert server.request_count == 1
+    assert elapsed < 1.5
+
+
 async def test_slow_drip_body_hits_the_total_timeout(server: FakeTavus) -> None:
     # One byte every 0.2 s: every read succeeds within any sock_read, so only `total` stops it.
     server.enqueue(Fault.drip(0.2))
     async with client_for(server, tiny(max_retries=0), timeout=0.5) as client:
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError) as caught:
-            await client.personas.get(server.persona_ids[0])
-        elapsed = time.monotonic() - started
-    assert caught.value.attempts == 1
-    assert server.request_count == 1
-    assert elapsed < 1.5
+        await _times_out_in_one_attempt(client, server)
 
 
 async def test_client_timeout_object_passes_through_and_times_out(server: FakeTavus) -> None:
@@ -314,13 +319,7 @@ async def test_client_timeout_object_passes_through_and_times_out(server: FakeTa
     server.enqueue(Fault.stall())
     async with client_for(server, tiny(max_retries=0), timeout=timeout) as client:
         assert client.timeout is timeout
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError) as caught:
-            await client.personas.get(server.persona_ids[0])
-        elapsed = time.monotonic() - started
-    assert caught.value.attempts == 1
-    assert server.request_count == 1
-    assert elapsed < 1.5
+        await _times_out_in_one_attempt(client, server)
 
 
 async def test_sock_read_timeout_is_retried(server: FakeTavus) -> None:

@@ -296,22 +296,24 @@ async def test_total_timeout_is_mapped_to_api_timeout_error(server: FakeTavus) -
     assert elapsed < 1.0
 
 
-async def _times_out_in_one_attempt(client: AsyncTavus, server: FakeTavus) -> None:
-    """One `get` fails with `APITimeoutError` after a single request, well within 1.5 s."""
+async def _times_out(
+    client: AsyncTavus, server: FakeTavus, *, attempts: int = 1, within: float = 1.5
+) -> None:
+    """One `get` fails with `APITimeoutError` after `attempts` requests, within `within` s."""
     started = time.monotonic()
     with pytest.raises(APITimeoutError) as caught:
         await client.personas.get(server.persona_ids[0])
     elapsed = time.monotonic() - started
-    assert caught.value.attempts == 1
-    assert server.request_count == 1
-    assert elapsed < 1.5
+    assert caught.value.attempts == attempts
+    assert server.request_count == attempts
+    assert elapsed < within
 
 
 async def test_slow_drip_body_hits_the_total_timeout(server: FakeTavus) -> None:
     # One byte every 0.2 s: every read succeeds within any sock_read, so only `total` stops it.
     server.enqueue(Fault.drip(0.2))
     async with client_for(server, tiny(max_retries=0), timeout=0.5) as client:
-        await _times_out_in_one_attempt(client, server)
+        await _times_out(client, server)
 
 
 async def test_client_timeout_object_passes_through_and_times_out(server: FakeTavus) -> None:
@@ -319,7 +321,7 @@ async def test_client_timeout_object_passes_through_and_times_out(server: FakeTa
     server.enqueue(Fault.stall())
     async with client_for(server, tiny(max_retries=0), timeout=timeout) as client:
         assert client.timeout is timeout
-        await _times_out_in_one_attempt(client, server)
+        await _times_out(client, server)
 
 
 async def test_sock_read_timeout_is_retried(server: FakeTavus) -> None:
@@ -481,13 +483,7 @@ async def test_deadline_shortens_the_retry_after_a_failed_attempt(server: FakeTa
     # Attempt 1 times out at 0.2 s; only 0.1 s of the 0.3 s deadline is left for attempt 2.
     server.enqueue(*[Fault.stall()] * 5)
     async with client_for(server, tiny(deadline=0.3, max_retries=5), timeout=0.2) as client:
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError) as caught:
-            await client.personas.get(server.persona_ids[0])
-        elapsed = time.monotonic() - started
-    assert caught.value.attempts == 2
-    assert server.request_count == 2
-    assert elapsed < 0.3 + 0.3
+        await _times_out(client, server, attempts=2, within=0.3 + 0.3)
 
 
 async def test_deadline_too_short_for_the_backoff_stops_retrying(server: FakeTavus) -> None:

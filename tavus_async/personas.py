@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from typing import Final
 
 from yarl import URL
@@ -61,7 +61,7 @@ def validate_persona_id(persona_id: str) -> str:
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_base", "_cache", "_coalescer", "_parse", "_path_prefix", "_transport")
+    __slots__ = ("_base", "_cache", "_coalescer", "_fetch", "_parse", "_path_prefix", "_transport")
 
     def __init__(
         self,
@@ -82,6 +82,11 @@ class Personas:
         self._parse = parse  # built once: nothing allocated per request to carry the key
         self._cache = cache
         self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
+        # One lookup of a validated id. Without a cache it is the transport's coroutine
+        # itself: no coroutine layer of our own per request.
+        self._fetch: Callable[[str], Awaitable[Persona]] = (
+            self._request if cache is None else self._fetch_cached
+        )
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
@@ -107,19 +112,21 @@ class Personas:
             raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
         return self._cache.get(persona_id) if self._cache is not None else None
 
-    async def _fetch(self, persona_id: str) -> Persona:
-        """One lookup of a validated id: cache, then the transport (with retries)."""
-        cache = self._cache
-        if cache is not None:
-            hit = self._fresh_from_cache(persona_id)
-            if hit is not None:
-                return hit
+    def _request(self, persona_id: str) -> Awaitable[Persona]:
+        """The GET (with retries) for one validated id, as the transport's coroutine."""
         # The prefix is already encoded (`raw_path`), so only the id may need quoting.
         segment = persona_id if _NEEDS_NO_QUOTING(persona_id) else _quote_segment(persona_id)
         url = self._base.with_path(self._path_prefix + segment, encoded=True)
-        persona = await self._transport.get(url, self._parse, persona_id)
-        if cache is not None:
-            cache.put(persona_id, persona)
+        return self._transport.get(url, self._parse, persona_id)
+
+    async def _fetch_cached(self, persona_id: str) -> Persona:
+        """One lookup of a validated id through the cache."""
+        hit = self._fresh_from_cache(persona_id)
+        if hit is not None:
+            return hit
+        persona = await self._request(persona_id)
+        if self._cache is not None:
+            self._cache.put(persona_id, persona)
         return persona
 
     async def get_many(

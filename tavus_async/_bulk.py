@@ -88,7 +88,8 @@ async def get_many(
                 if not return_exceptions:
                     raise
                 results[persona_id] = exc
-            gate.on_done()
+            if gate.throttles:  # the limit only moves once a 429 was seen
+                gate.on_done()
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
@@ -131,6 +132,7 @@ async def iter_many(
     loop = asyncio.get_running_loop()
     consumer_waiting: asyncio.Future[None] | None = None
     room = asyncio.Event()  # set by the consumer when workers paused on a full `ready`
+    paused = False  # a worker waits on `room` (a plain flag: the consumer reads it per item)
     alive = concurrency
 
     def publish(item: tuple[Any, Any]) -> None:
@@ -151,13 +153,14 @@ async def iter_many(
                 return _END
 
     async def worker(index: int) -> None:
-        nonlocal alive
+        nonlocal alive, paused
         THROTTLE_HOOK.set(gate.on_throttled)
         try:
             while True:
                 if index >= gate.limit:
                     await gate.wait_turn(index)
                 while len(ready) >= concurrency:
+                    paused = True
                     room.clear()
                     await room.wait()
                 item = next(sync_source, _END) if sync_source is not None else await pull()
@@ -183,7 +186,8 @@ async def iter_many(
                 except TavusError as exc:
                     result = exc
                 extra = in_flight.pop(persona_id, 0)
-                gate.on_done()
+                if gate.throttles:  # the limit only moves once a 429 was seen
+                    gate.on_done()
                 outcome = (persona_id, result)
                 publish(outcome)
                 while extra:  # duplicates that joined while this id was in flight
@@ -206,7 +210,8 @@ async def iter_many(
                 await consumer_waiting
                 continue
             persona_id, result = ready.popleft()
-            if not room.is_set():  # only while workers are paused on a full `ready`
+            if paused:
+                paused = False
                 room.set()
             if persona_id is _END:
                 if result is not None:

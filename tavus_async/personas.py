@@ -23,9 +23,10 @@ DEFAULT_CONCURRENCY: Final = 32
 # id of only dots ("." is a dot-segment: the URL would normalise to the list endpoint).
 # Lone surrogates too: yarl drops them silently, which would change the path.
 _FORBIDDEN: Final = re.compile(r"[/?#%\s\x00-\x1f\x7f-\x9f\ud800-\udfff]|\.\.|^\.+$")
-# RFC 3986 unreserved characters but ".": such an id goes into the path as it is, so its URL
-# is built without yarl's parse-and-quote pass (a few µs per request).
-_NEEDS_NO_QUOTING: Final = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
+# RFC 3986 unreserved characters but ".", within the length limit: such an id is valid (one
+# regex call for the common case) and goes into the path as it is, so its URL is built
+# without yarl's parse-and-quote pass (a few µs per request).
+_PLAIN_ID: Final = re.compile(rf"[A-Za-z0-9_~-]{{1,{MAX_PERSONA_ID_LENGTH}}}").fullmatch
 
 #: `on_progress(done, total)`: called after each completed id; `total` is None when unknown.
 ProgressCallback = Callable[[int, int | None], object]
@@ -42,6 +43,8 @@ def validate_persona_id(persona_id: str) -> str:
     Raises `InvalidPersonaIdError` (a `ValueError` and a `TavusError`), checked before any
     I/O so a bad id can never reach another endpoint; `TypeError` for a non-string.
     """
+    if type(persona_id) is str and _PLAIN_ID(persona_id) is not None:
+        return persona_id
     if not isinstance(persona_id, str):
         raise TypeError(f"persona_id must be a str, not {type(persona_id).__name__}")
     if not persona_id:
@@ -115,7 +118,7 @@ class Personas:
     def _request(self, persona_id: str) -> Awaitable[Persona]:
         """The GET (with retries) for one validated id, as the transport's coroutine."""
         # The prefix is already encoded (`raw_path`), so only the id may need quoting.
-        segment = persona_id if _NEEDS_NO_QUOTING(persona_id) else _quote_segment(persona_id)
+        segment = persona_id if _PLAIN_ID(persona_id) else _quote_segment(persona_id)
         url = self._base.with_path(self._path_prefix + segment, encoded=True)
         return self._transport.get(url, self._parse, persona_id)
 

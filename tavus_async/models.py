@@ -15,6 +15,10 @@ free-form JSON objects (`parameters`, `headers`, `extra_body`, `voice_settings`)
 raw JSON (`msgspec.Raw`, in the `*_json` fields) and decoded on access. A retained persona
 thus holds no container the cyclic GC must scan: collections stay cheap however many
 personas a program keeps (see docs/benchmarks.md).
+
+Decoding runs no Python code per persona: the raw fields are views into the response body,
+which the persona keeps alive (bodies over `KEEP_BODY_LIMIT` are copied out of instead), and
+a free-form field is checked to be an object when it is read, not when it is decoded.
 """
 
 from __future__ import annotations
@@ -69,12 +73,34 @@ class STTEngine:
 
 #: Default of a free-form field the server did not send.
 ABSENT: Final = msgspec.Raw()
+#: A persona decoded from a body larger than this copies its raw fields out of it rather
+#: than keeping the whole body alive.
+KEEP_BODY_LIMIT: Final = 32 * 1024
 _OBJECT_DECODER: Final = msgspec.json.Decoder(dict[str, Any] | None)
+_ANY_DECODER: Final = msgspec.json.Decoder()
+_JSON_KINDS: Final[dict[type, str]] = {
+    str: "a string",
+    list: "an array",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 
 
-def _free_form(raw: msgspec.Raw) -> dict[str, Any] | None:
-    """Decode a free-form JSON object kept raw (checked to be an object or null at decode)."""
-    return _OBJECT_DECODER.decode(raw) if raw else None
+def _free_form(raw: msgspec.Raw, name: str) -> dict[str, Any] | None:
+    """Decode a free-form field kept raw: its object, or None when absent or `null`.
+
+    Any other JSON value is a `DecodeError` here, on access; the value itself stays
+    readable in the `*_json` field.
+    """
+    if not raw:
+        return None
+    value = _ANY_DECODER.decode(raw)
+    if value is None or type(value) is dict:
+        return value
+    kind = _JSON_KINDS.get(type(value), "not an object")
+    # No snippet: the value may be a credential (`headers`).
+    raise DecodeError(f"`{name}` is {kind}, not a JSON object", status_code=200, snippet="")
 
 
 def raw_json(value: dict[str, Any] | None) -> msgspec.Raw:
@@ -109,13 +135,10 @@ class ToolFunction(_Model):
     description: str | None = None
     parameters_json: msgspec.Raw = msgspec.field(default=ABSENT, name="parameters")
 
-    def __post_init__(self) -> None:
-        self.parameters_json = _own(self.parameters_json, "parameters")
-
     @property
     def parameters(self) -> dict[str, Any] | None:
         """The JSON-schema parameters object, decoded from `parameters_json` on access."""
-        return _free_form(self.parameters_json)
+        return _free_form(self.parameters_json, "parameters")
 
 
 class Tool(_Model):
@@ -150,19 +173,15 @@ class LLMLayer(_Model):
     extra_body_json: msgspec.Raw = msgspec.field(default=ABSENT, name="extra_body")
     speculative_inference: bool | None = None
 
-    def __post_init__(self) -> None:
-        self.headers_json = _own(self.headers_json, "headers")
-        self.extra_body_json = _own(self.extra_body_json, "extra_body")
-
     @property
     def headers(self) -> dict[str, Any] | None:
         """Headers sent to a custom LLM, decoded from `headers_json` on access."""
-        return _free_form(self.headers_json)
+        return _free_form(self.headers_json, "headers")
 
     @property
     def extra_body(self) -> dict[str, Any] | None:
         """Extra LLM request parameters, decoded from `extra_body_json` on access."""
-        return _free_form(self.extra_body_json)
+        return _free_form(self.extra_body_json, "extra_body")
 
 
 class TTSLayer(_Model):
@@ -175,13 +194,10 @@ class TTSLayer(_Model):
     tts_emotion_control: bool | None = None
     tts_model_name: str | None = None
 
-    def __post_init__(self) -> None:
-        self.voice_settings_json = _own(self.voice_settings_json, "voice_settings")
-
     @property
     def voice_settings(self) -> dict[str, Any] | None:
         """Engine voice settings, decoded from `voice_settings_json` on access."""
-        return _free_form(self.voice_settings_json)
+        return _free_form(self.voice_settings_json, "voice_settings")
 
 
 class PerceptionLayer(_Model):
@@ -250,32 +266,36 @@ def _display_fields(obj: msgspec.Struct) -> list[tuple[str, Any]]:
         value = getattr(obj, name)
         if isinstance(value, msgspec.Raw):
             name = name.removesuffix("_json")
-            value = _free_form(value)
+            value = _shown(value)
         if name in secrets and value is not None:
             value = {k: MASK for k in value} if isinstance(value, dict) else MASK
         fields.append((name, value))
     return fields
 
 
-_OPEN_BRACE: Final = ord("{")
-_NULL_START: Final = ord("n")
-
-
-def _own(raw: msgspec.Raw, name: str) -> msgspec.Raw:
-    """Check a free-form value is a JSON object (or null) and detach it from the body.
-
-    Runs from the models' `__post_init__`, which msgspec calls as it builds each Struct:
-    no second walk over the persona. A `ValueError` here becomes a `msgspec.ValidationError`
-    naming the path (`DecodeError` to our callers).
-    """
+def _shown(raw: msgspec.Raw) -> Any:
+    """A raw field as repr shows it: its JSON value (whatever it is), never an exception."""
     if not raw:
+        return None
+    try:
+        return _ANY_DECODER.decode(raw)
+    except msgspec.DecodeError:  # a hand-built Raw that is not JSON
         return raw
-    first = memoryview(raw)[0]
-    if first == _NULL_START:  # null, like any None field, is the same as absent
-        return ABSENT
-    if first != _OPEN_BRACE:
-        raise ValueError(f"`{name}` must be a JSON object")
-    return raw.copy()  # a slice of the body would keep the whole body alive
+
+
+def _detach(obj: msgspec.Struct) -> None:
+    """Copy every raw field of `obj` (and of its nested models) out of the response body."""
+    for name in obj.__struct_fields__:
+        value = getattr(obj, name)
+        if isinstance(value, msgspec.Raw):
+            if value:
+                setattr(obj, name, value.copy())
+        elif isinstance(value, msgspec.Struct):
+            _detach(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, msgspec.Struct):
+                    _detach(item)
 
 
 class _Envelope(_Model):
@@ -327,6 +347,8 @@ def decode_persona(
     `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
     """
     persona = _decode_shapes(body, status_code, persona_id, secret)
+    if len(body) > KEEP_BODY_LIMIT:  # do not keep an outsized body alive for a few raw fields
+        _detach(persona)
     if persona_id is not None and persona.persona_id != persona_id:
         # Never hand back somebody else's persona, whatever the body's shape.
         raise NotFoundError(

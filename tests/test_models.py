@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import sys
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from rich.pretty import pretty_repr
 
 from tavus_async.errors import DecodeError, NotFoundError, TavusError
 from tavus_async.models import (
+    KEEP_BODY_LIMIT,
     Layers,
     LLMLayer,
     PerceptionLayer,
@@ -262,8 +264,12 @@ def test_null_tool_fields_decode() -> None:
     p = decode_persona(_enc({"persona_id": "p1", "layers": {"llm": {"tools": [tool]}}}))
     assert p.layers is not None and p.layers.llm is not None and p.layers.llm.tools is not None
     t = p.layers.llm.tools[0]
-    assert t.function == ToolFunction()
+    assert t.function is not None
+    assert (t.function.name, t.function.description, t.function.parameters) == (None, None, None)
     assert t.tool_name is None
+    # A raw field keeps the JSON as sent: `null` stays `null` when encoded again.
+    assert t.function.to_dict() == {"parameters": None}
+    assert ToolFunction().to_dict() == {}
 
 
 def test_unknown_fields_at_every_level_are_ignored() -> None:
@@ -317,6 +323,46 @@ def test_empty_created_at_decodes() -> None:
     p = decode_persona(b'{"persona_id": "p1", "created_at": "", "updated_at": ""}')
     assert p.created_at == ""
     assert p.updated_at == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("fast", "a string"), ([1, 2], "an array"), (3, "a number"), (True, "a boolean")],
+)
+def test_a_non_object_free_form_field_is_kept_and_an_error_when_read(
+    value: object, kind: str
+) -> None:
+    body = {
+        "persona_id": "p1",
+        "persona_name": "still here",
+        "layers": {"tts": {"voice_settings": value}, "llm": {"headers": value}},
+    }
+    p = decode_persona(_enc(body))  # the rest of the persona is not lost for it
+    assert p.persona_name == "still here"
+    assert p.layers is not None and p.layers.tts is not None and p.layers.llm is not None
+    with pytest.raises(DecodeError, match=f"`voice_settings` is {kind}, not a JSON object"):
+        _ = p.layers.tts.voice_settings
+    assert msgspec.json.decode(p.layers.tts.voice_settings_json) == value
+    assert p.to_dict()["layers"]["tts"]["voice_settings"] == value
+    assert "voice_settings=" in repr(p)  # repr never raises
+    # `headers` may hold a credential: the error does not quote the value.
+    with pytest.raises(DecodeError) as info:
+        _ = p.layers.llm.headers
+    assert "`headers` is" in str(info.value)
+    assert "fast" not in str(info.value)
+
+
+def test_raw_fields_keep_a_small_body_alive_but_copy_out_of_a_large_one() -> None:
+    small = _enc(SPEC_PERSONA)
+    large = _enc(SPEC_PERSONA | {"padding": "x" * KEEP_BODY_LIMIT})
+    for body, kept in ((small, True), (large, False)):
+        before = sys.getrefcount(body)
+        p = decode_persona(body)
+        assert (sys.getrefcount(body) > before) is kept, len(body)
+        assert p.layers is not None and p.layers.llm is not None
+        assert p.layers.llm.extra_body == SPEC_PERSONA["layers"]["llm"]["extra_body"]
+        del p
+        assert sys.getrefcount(body) == before
 
 
 # --------------------------------------------------------------------------- strictness

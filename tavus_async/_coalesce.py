@@ -22,9 +22,9 @@ class _Flight(Generic[V]):
 
     __slots__ = ("task", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, first: asyncio.Future[V]) -> None:
         self.task: asyncio.Task[None] | None = None
-        self.waiters: list[asyncio.Future[V]] = []
+        self.waiters: list[asyncio.Future[V]] = [first]
 
 
 class Coalescer(Generic[V]):
@@ -37,13 +37,12 @@ class Coalescer(Generic[V]):
 
     async def run(self, key: str, fetch: Callable[[str], Awaitable[V]]) -> V:
         """Return `await fetch(key)`, sharing the request with concurrent callers of `key`."""
-        waiter: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[V] = loop.create_future()
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight()
-            self._flights[key] = flight
-            flight.waiters.append(waiter)
-            flight.task = asyncio.ensure_future(self._request(key, flight, fetch))
+            flight = self._flights[key] = _Flight(waiter)
+            flight.task = loop.create_task(self._request(key, flight, fetch))
         else:
             flight.waiters.append(waiter)
         try:

@@ -176,7 +176,9 @@ class Transport:
 
         `total` bounds the exchange (None: unbounded, as with `ClientTimeout(total=None)`).
         """
-        session = self._get_session()
+        session = self._session
+        if session is None or self._closed:
+            session = self._get_session()
         if self._limiter is not None:
             await self._limiter.acquire()
         failure: Exception

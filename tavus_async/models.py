@@ -346,6 +346,13 @@ def decode_persona(
     Raises `DecodeError` (not JSON, invalid UTF-8, absurd nesting, wrong schema) or
     `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
     """
+    return parse_response(body, status_code, persona_id, secret)
+
+
+def parse_response(
+    body: bytes, status_code: int, persona_id: str | None, secret: str | None
+) -> Persona:
+    """`decode_persona` with positional arguments: the transport's parse step, per response."""
     persona = _decode_shapes(body, status_code, persona_id, secret)
     if len(body) > KEEP_BODY_LIMIT:  # do not keep an outsized body alive for a few raw fields
         _detach(persona)

@@ -13,7 +13,7 @@ from ._cache import TTLCache
 from ._coalesce import Coalescer
 from ._transport import Transport
 from .errors import ClientClosedError, InvalidPersonaIdError, TavusError
-from .models import Persona, decode_persona
+from .models import Persona, parse_response
 
 __all__ = ["Personas", "validate_persona_id"]
 
@@ -79,10 +79,12 @@ class Personas:
         self._base = URL(base_url)
         self._path_prefix = f"{self._base.raw_path.rstrip('/')}/v2/personas/"
 
+        # Built once. A closure rather than `functools.partial`, whose repr would show the key
+        # wherever frame locals are printed or captured (tracebacks, error trackers).
         def parse(body: bytes, status: int, persona_id: str) -> Persona:
-            return decode_persona(body, status_code=status, persona_id=persona_id, secret=secret)
+            return parse_response(body, status, persona_id, secret)
 
-        self._parse = parse  # built once: nothing allocated per request to carry the key
+        self._parse = parse
         self._cache = cache
         self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
         # One lookup of a validated id. Without a cache it is the transport's coroutine

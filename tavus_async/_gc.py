@@ -8,7 +8,7 @@ While at least one `get_many` runs, the threshold is raised to `YOUNG_THRESHOLD`
 lower; the last one to finish puts the old value back, on every path (errors and
 cancellation included), unless somebody else changed it in the meantime. Nothing else
 about the collector is touched: it stays enabled, and the older generations keep their
-settings.
+settings (changes made to them meanwhile are kept too).
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ class YoungThreshold:
     the value in force when the first entered is restored when the last leaves.
     """
 
-    __slots__ = ("_at_least", "_depth", "_lock", "_ours", "_saved")
+    __slots__ = ("_at_least", "_depth", "_lock", "_saved")
 
     def __init__(self, at_least: int) -> None:
         self._at_least = at_least
         self._lock = threading.Lock()
         self._depth = 0
-        self._saved: tuple[int, int, int] | None = None
-        self._ours: tuple[int, int, int] | None = None
+        self._saved: int | None = None  # threshold 0 before the first holder raised it
 
     def __enter__(self) -> None:
         with self._lock:
@@ -47,7 +46,7 @@ class YoungThreshold:
                 # 0 means automatic collection is off: left as the user set it.
                 if 0 < current[0] < self._at_least:
                     gc.set_threshold(self._at_least, current[1], current[2])
-                    self._saved, self._ours = current, gc.get_threshold()
+                    self._saved = current[0]
             self._depth += 1
 
     def __exit__(
@@ -59,9 +58,11 @@ class YoungThreshold:
         with self._lock:
             self._depth -= 1
             if self._depth == 0 and self._saved is not None:
-                if gc.get_threshold() == self._ours:  # else the user changed it: theirs stands
-                    gc.set_threshold(*self._saved)
-                self._saved = self._ours = None
+                current = gc.get_threshold()
+                # Only threshold 0 is ours to put back, and only if nobody changed it since.
+                if current[0] == self._at_least:
+                    gc.set_threshold(self._saved, current[1], current[2])
+                self._saved = None
 
 
 #: The one process-wide scope `get_many` enters.

@@ -169,9 +169,11 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
-def snippet(body: bytes, secret: str | None = None, limit: int = SNIPPET_LIMIT) -> str:
+def snippet(
+    body: bytes | bytearray | memoryview, secret: str | None = None, limit: int = SNIPPET_LIMIT
+) -> str:
     """A short, printable, redacted beginning of a response body for error messages."""
-    text = body[: limit * 4].decode("utf-8", errors="replace")
+    text = bytes(body[: limit * 4]).decode("utf-8", errors="replace")
     text = redact(text, secret)
     return text if len(text) <= limit else text[:limit] + "..."
 

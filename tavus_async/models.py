@@ -95,12 +95,17 @@ def _free_form(raw: msgspec.Raw, name: str) -> dict[str, Any] | None:
     """
     if not raw:
         return None
-    value = _ANY_DECODER.decode(raw)
-    if value is None or type(value) is dict:
-        return value
-    kind = _JSON_KINDS.get(type(value), "not an object")
-    # No snippet: the value may be a credential (`headers`).
-    raise DecodeError(f"`{name}` is {kind}, not a JSON object", status_code=200, snippet="")
+    # No snippet, and raised outside the `except`: the value may be a credential
+    # (`headers`), and a UnicodeDecodeError as `__context__` would carry its bytes.
+    try:
+        value = _ANY_DECODER.decode(raw)
+    except _DECODE_FAILURES:
+        reason = f"`{name}` is not valid JSON"
+    else:
+        if value is None or type(value) is dict:
+            return value
+        reason = f"`{name}` is {_JSON_KINDS.get(type(value), 'another value')}, not a JSON object"
+    raise DecodeError(reason, status_code=200, snippet="")
 
 
 def raw_json(value: dict[str, Any] | None) -> msgspec.Raw:
@@ -124,8 +129,15 @@ class _Model(msgspec.Struct, omit_defaults=True, gc=False, kw_only=True):
         Use this rather than `msgspec.to_builtins`, which cannot expand the raw free-form
         fields. Secrets are included: pick the fields you pass on.
         """
-        result: dict[str, Any] = _OBJECT_DECODER.decode(msgspec.json.encode(self))
-        return result
+        try:
+            result: dict[str, Any] = _OBJECT_DECODER.decode(msgspec.json.encode(self))
+        except _DECODE_FAILURES:
+            error = DecodeError(
+                "a raw free-form field is not valid JSON", status_code=200, snippet=""
+            )
+        else:
+            return result
+        raise error  # outside the `except`: the original error may quote a credential
 
 
 class ToolFunction(_Model):
@@ -264,9 +276,10 @@ def _display_fields(obj: msgspec.Struct) -> list[tuple[str, Any]]:
     fields = []
     for name in obj.__struct_fields__:
         value = getattr(obj, name)
-        if isinstance(value, msgspec.Raw):
+        if name.endswith("_json"):  # free-form: shown under its JSON name, masked by that name
             name = name.removesuffix("_json")
-            value = _shown(value)
+            if isinstance(value, msgspec.Raw):
+                value = _shown(value)
         if name in secrets and value is not None:
             value = {k: MASK for k in value} if isinstance(value, dict) else MASK
         fields.append((name, value))
@@ -279,8 +292,8 @@ def _shown(raw: msgspec.Raw) -> Any:
         return None
     try:
         return _ANY_DECODER.decode(raw)
-    except msgspec.DecodeError:  # a hand-built Raw that is not JSON
-        return raw
+    except _DECODE_FAILURES:  # not JSON (hand-built), invalid UTF-8 inside, or too deep
+        return raw  # its repr shows no content
 
 
 def _detach(obj: msgspec.Struct) -> None:
@@ -335,7 +348,7 @@ def _from_envelope(env: _Envelope, status_code: int, persona_id: str | None) -> 
 
 
 def decode_persona(
-    body: bytes,
+    body: bytes | bytearray | memoryview,
     *,
     status_code: int = 200,
     persona_id: str | None = None,
@@ -350,12 +363,13 @@ def decode_persona(
 
 
 def parse_response(
-    body: bytes, status_code: int, persona_id: str | None, secret: str | None
+    body: bytes | bytearray | memoryview,
+    status_code: int,
+    persona_id: str | None,
+    secret: str | None,
 ) -> Persona:
     """`decode_persona` with positional arguments: the transport's parse step, per response."""
     persona = _decode_shapes(body, status_code, persona_id, secret)
-    if len(body) > KEEP_BODY_LIMIT:  # do not keep an outsized body alive for a few raw fields
-        _detach(persona)
     if persona_id is not None and persona.persona_id != persona_id:
         # Never hand back somebody else's persona, whatever the body's shape.
         raise NotFoundError(
@@ -363,11 +377,18 @@ def parse_response(
             status_code=status_code,
             body={"persona_id": persona.persona_id},
         )
+    # Raw fields are views into `body`: keep it alive only when it is immutable `bytes` of a
+    # modest size (a caller's bytearray may change or grow; an outsized body is not pinned).
+    if type(body) is not bytes or len(body) > KEEP_BODY_LIMIT:
+        _detach(persona)
     return persona
 
 
 def _decode_shapes(
-    body: bytes, status_code: int, persona_id: str | None, secret: str | None
+    body: bytes | bytearray | memoryview,
+    status_code: int,
+    persona_id: str | None,
+    secret: str | None,
 ) -> Persona:
     enveloped_first = _LOOKS_ENVELOPED.match(body) is not None
     try:

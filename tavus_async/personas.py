@@ -64,7 +64,7 @@ def validate_persona_id(persona_id: str) -> str:
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_base", "_cache", "_coalescer", "_fetch", "_parse", "_path_prefix", "_transport")
+    __slots__ = ("_base", "_cache", "_coalescer", "_parse", "_path_prefix", "_transport")
 
     def __init__(
         self,
@@ -87,11 +87,6 @@ class Personas:
         self._parse = parse
         self._cache = cache
         self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
-        # One lookup of a validated id. Without a cache it is the transport's coroutine
-        # itself: no coroutine layer of our own per request.
-        self._fetch: Callable[[str], Awaitable[Persona]] = (
-            self._request if cache is None else self._fetch_cached
-        )
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
@@ -117,6 +112,13 @@ class Personas:
             raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
         return self._cache.get(persona_id) if self._cache is not None else None
 
+    def _fetch(self, persona_id: str) -> Awaitable[Persona]:
+        """One lookup of a validated id. Without a cache this is the transport's coroutine
+        itself: no coroutine layer of our own per request."""
+        if self._cache is None:
+            return self._request(persona_id)
+        return self._fetch_cached(persona_id, self._cache)
+
     def _request(self, persona_id: str) -> Awaitable[Persona]:
         """The GET (with retries) for one validated id, as the transport's coroutine."""
         # The prefix is already encoded (`raw_path`), so only the id may need quoting.
@@ -124,14 +126,13 @@ class Personas:
         url = self._base.with_path(self._path_prefix + segment, encoded=True)
         return self._transport.get(url, self._parse, persona_id)
 
-    async def _fetch_cached(self, persona_id: str) -> Persona:
+    async def _fetch_cached(self, persona_id: str, cache: TTLCache[Persona]) -> Persona:
         """One lookup of a validated id through the cache."""
         hit = self._fresh_from_cache(persona_id)
         if hit is not None:
             return hit
         persona = await self._request(persona_id)
-        if self._cache is not None:
-            self._cache.put(persona_id, persona)
+        cache.put(persona_id, persona)
         return persona
 
     async def get_many(

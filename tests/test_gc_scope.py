@@ -70,6 +70,13 @@ def test_a_change_made_inside_the_scope_is_kept() -> None:
     assert gc.get_threshold() == (1234, 5, 5)
 
 
+def test_older_generations_changed_inside_the_scope_keep_their_change() -> None:
+    with YoungThreshold(5000):
+        young_now, _, _ = gc.get_threshold()
+        gc.set_threshold(young_now, 50, 50)  # rewrites threshold 0 with the raised value
+    assert gc.get_threshold() == (700, 50, 50)
+
+
 @pytest.mark.parametrize("threshold", [(20000, 10, 10), (0, 10, 10)])
 def test_a_higher_or_disabled_threshold_is_left_alone(threshold: tuple[int, int, int]) -> None:
     gc.set_threshold(*threshold)

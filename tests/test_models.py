@@ -365,6 +365,49 @@ def test_raw_fields_keep_a_small_body_alive_but_copy_out_of_a_large_one() -> Non
         assert sys.getrefcount(body) == before
 
 
+def test_a_caller_buffer_is_never_shared() -> None:
+    body = bytearray(_enc(SPEC_PERSONA))
+    expected = SPEC_PERSONA["layers"]["llm"]["extra_body"]
+    layers = [decode_persona(body).layers, decode_persona(memoryview(body)).layers]
+    body[:] = b" " * len(body)
+    body.extend(b"more")  # would fail while a view into it were alive
+    for decoded in layers:
+        assert decoded is not None and decoded.llm is not None
+        assert decoded.llm.extra_body == expected
+    with pytest.raises(DecodeError, match="body starts '   "):
+        decode_persona(memoryview(bytes(body)))
+
+
+def test_an_unreadable_secret_field_never_leaks_and_repr_never_raises() -> None:
+    secret = "Bearer sk-live-SECRET"
+    body = (
+        b'{"persona_id":"p1","layers":{"llm":{"headers":{"Authorization":"'
+        + secret.encode().replace(b"sk-", b"sk-\xff")  # invalid UTF-8 inside the value
+        + b'"}}}}'
+    )
+    p = decode_persona(body)  # msgspec does not read inside a raw value
+    assert p.layers is not None and p.layers.llm is not None
+    shown = [repr(p), str(p), pretty_repr(p)]
+    llm = p.layers.llm
+
+    def read_headers() -> object:
+        return llm.headers
+
+    for failure in (read_headers, p.to_dict):
+        with pytest.raises(DecodeError) as info:
+            failure()
+        assert info.value.__context__ is None
+        shown.append(str(info.value))
+    assert not [text for text in shown if "SECRET" in text]
+
+
+def test_a_hand_built_secret_field_is_masked_whatever_its_type() -> None:
+    layer = LLMLayer(headers_json={"Authorization": HEADER_VALUE})  # type: ignore[arg-type]
+    assert HEADER_VALUE not in repr(layer)
+    assert HEADER_VALUE not in pretty_repr(layer)
+    assert "headers={'Authorization': '***'}" in repr(layer)
+
+
 # --------------------------------------------------------------------------- strictness
 
 

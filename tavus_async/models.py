@@ -17,8 +17,9 @@ thus holds no container the cyclic GC must scan: collections stay cheap however 
 personas a program keeps (see docs/benchmarks.md).
 
 Decoding runs no Python code per persona: the raw fields are views into the response body,
-which the persona keeps alive (bodies over `KEEP_BODY_LIMIT` are copied out of instead), and
-a free-form field is checked to be an object when it is read, not when it is decoded.
+which the persona keeps alive (from a body over `KEEP_BODY_LIMIT`, or a buffer other than
+`bytes`, they are copied out instead), and a free-form field is checked to be an object
+when it is read, not when it is decoded.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from collections.abc import (
 )
 from typing import Any, Final, TypeVar
 
-from ._gc import fewer_young_collections
 from ._limits import THROTTLE_HOOK, AIMDGate
 from .errors import InvalidPersonaIdError, TavusError
 
@@ -95,9 +94,7 @@ async def get_many(
             if on_progress is not None:
                 on_progress(done, total)
 
-    # Every result is kept: fewer young collections while they pile up (see _gc.py).
-    with fewer_young_collections:
-        await _run_workers([worker(i) for i in range(min(concurrency, total))])
+    await _run_workers([worker(i) for i in range(min(concurrency, total))])
     return [results[persona_id] for persona_id in ids]
 
 

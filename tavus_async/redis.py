@@ -206,7 +206,8 @@ class RedisRateLimiter(_RedisStore):
 
     Each `acquire()` runs one atomic script (GCRA on Redis's clock) that books the next
     slot if it is free, or books nothing and says how long to wait; the caller sleeps and
-    asks again, so a cancelled waiter books nothing. While Redis fails, each process limits
+    asks again, so a cancelled waiter books nothing. In a process, waiters are served in
+    call order. While Redis fails, each process limits
     with a local limiter of the same rate (so N processes may together send N times it).
     """
 
@@ -231,6 +232,7 @@ class RedisRateLimiter(_RedisStore):
         interval = 1_000_000 / rate  # microseconds
         self._args = (interval, interval * (burst - 1))
         self._script = self._client.register_script(_GCRA)
+        self._turn = asyncio.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -245,14 +247,17 @@ class RedisRateLimiter(_RedisStore):
 
     async def acquire(self) -> None:
         """Wait until a request may go out."""
-        while True:
-            wait = await self._guard.run(self._take, None)
-            if wait is None:
-                await self._local.acquire()
-                return
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait / 1_000_000)
+        # One waiter per process asks Redis at a time, the others queue here in order:
+        # otherwise every waiter would wake and ask at each free slot.
+        async with self._turn:
+            while True:
+                wait = await self._guard.run(self._take, None)
+                if wait is None:
+                    await self._local.acquire()
+                    return
+                if wait <= 0:
+                    return
+                await asyncio.sleep(wait / 1_000_000)
 
     async def _take(self) -> int:
         """Book a slot now (0), or the microseconds until one is free."""

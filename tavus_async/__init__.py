@@ -1,6 +1,7 @@
 """tavus-async: an asyncio client for the Tavus persona API."""
 
 from ._retry import BudgetConfig, RetryPolicy
+from ._stores import CacheProtocol, RateLimiterProtocol
 from ._version import __version__
 from .client import AsyncTavus
 from .errors import (
@@ -45,6 +46,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetConfig",
+    "CacheProtocol",
     "ClientClosedError",
     "ConflictError",
     "DecodeError",
@@ -60,6 +62,7 @@ __all__ = [
     "Persona",
     "Personas",
     "RateLimitError",
+    "RateLimiterProtocol",
     "ResponseTooLargeError",
     "RetryPolicy",
     "STTEngine",

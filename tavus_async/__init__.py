@@ -23,8 +23,10 @@ from .errors import (
     UnprocessableEntityError,
 )
 from .models import (
+    ConversationalFlowLayer,
     Layers,
     LLMLayer,
+    Pal,
     PerceptionLayer,
     PerceptionModel,
     Persona,
@@ -32,6 +34,7 @@ from .models import (
     STTLayer,
     Tool,
     ToolFunction,
+    TransportLayer,
     TTSEngine,
     TTSLayer,
 )
@@ -47,6 +50,7 @@ __all__ = [
     "BudgetConfig",
     "ClientClosedError",
     "ConflictError",
+    "ConversationalFlowLayer",
     "DecodeError",
     "InternalServerError",
     "InvalidPersonaIdError",
@@ -54,6 +58,7 @@ __all__ = [
     "Layers",
     "MissingAPIKeyError",
     "NotFoundError",
+    "Pal",
     "PerceptionLayer",
     "PerceptionModel",
     "PermissionDeniedError",
@@ -69,6 +74,7 @@ __all__ = [
     "TavusError",
     "Tool",
     "ToolFunction",
+    "TransportLayer",
     "UnprocessableEntityError",
     "__version__",
 ]

@@ -246,6 +246,18 @@ class Persona(_Model, frozen=True, dict=True):
         """The PAL name of `default_replica_id`."""
         return self.default_replica_id
 
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        """Build a persona from JSON data (`to_dict()`'s, a config, PAL names...) as decoding
+        would: same leniency, a `DecodeError` naming the field at fault; `data` is copied,
+        unknown keys included, so `to_dict()` gives it back.
+        """
+        result = _from_data(cls, data)
+        del data  # a traceback rendered with locals must not show it
+        if isinstance(result, DecodeError):
+            raise result
+        return result
+
     def to_dict(self) -> dict[str, Any]:
         """A new dict of the JSON object as received, every key at every depth, unknown ones
         included; for a persona built by keyword, the fields set.

@@ -18,8 +18,10 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseMismatchError,
     ResponseTooLargeError,
     TavusError,
+    UnexpectedEncodingError,
     UnprocessableEntityError,
 )
 from .models import (
@@ -60,6 +62,7 @@ __all__ = [
     "Persona",
     "Personas",
     "RateLimitError",
+    "ResponseMismatchError",
     "ResponseTooLargeError",
     "RetryPolicy",
     "STTEngine",
@@ -69,6 +72,7 @@ __all__ = [
     "TavusError",
     "Tool",
     "ToolFunction",
+    "UnexpectedEncodingError",
     "UnprocessableEntityError",
     "__version__",
 ]

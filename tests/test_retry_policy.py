@@ -318,8 +318,16 @@ def test_retry_after_garbage_is_none(name: str, value: str) -> None:
         # ... unless it is garbage, then Retry-After is read.
         ({"retry-after-ms": "soon", "Retry-After": "30"}, 30.0),
         ({"retry-after-ms": "-1", "Retry-After": "7"}, 7.0),
-        # Fullwidth digits are digits to float(); still a finite, non-negative number.
-        ({"Retry-After": "\uff15"}, 5.0),
+        # Delta-seconds are ASCII digits only (float() would take all of these).
+        ({"Retry-After": "\uff15"}, None),
+        ({"Retry-After": "1_000"}, None),
+        ({"Retry-After": "1e3"}, None),
+        ({"Retry-After": "+5"}, None),
+        ({"Retry-After": "\u0665"}, None),  # ARABIC-INDIC DIGIT FIVE
+        ({"retry-after-ms": "1_000", "Retry-After": "2"}, 2.0),
+        ({"Retry-After": "\t4\t"}, 4.0),
+        ({"Retry-After": ".5"}, None),
+        ({"Retry-After": "5."}, None),
         ({}, None),
     ],
 )

@@ -25,8 +25,10 @@ from .errors import (
     UnprocessableEntityError,
 )
 from .models import (
+    ConversationalFlowLayer,
     Layers,
     LLMLayer,
+    Pal,
     PerceptionLayer,
     PerceptionModel,
     Persona,
@@ -34,6 +36,7 @@ from .models import (
     STTLayer,
     Tool,
     ToolFunction,
+    TransportLayer,
     TTSEngine,
     TTSLayer,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "BudgetConfig",
     "ClientClosedError",
     "ConflictError",
+    "ConversationalFlowLayer",
     "DecodeError",
     "InternalServerError",
     "InvalidPersonaIdError",
@@ -56,6 +60,7 @@ __all__ = [
     "Layers",
     "MissingAPIKeyError",
     "NotFoundError",
+    "Pal",
     "PerceptionLayer",
     "PerceptionModel",
     "PermissionDeniedError",
@@ -72,6 +77,7 @@ __all__ = [
     "TavusError",
     "Tool",
     "ToolFunction",
+    "TransportLayer",
     "UnexpectedEncodingError",
     "UnprocessableEntityError",
     "__version__",

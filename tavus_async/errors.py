@@ -108,13 +108,29 @@ class ResponseTooLargeError(APIConnectionError):
 
 
 class DecodeError(TavusError):
-    """A 2xx response whose body is not JSON or does not match the persona schema."""
+    """A 2xx body (or data given to `from_dict`) that is not JSON or not a persona.
 
-    def __init__(self, message: str, *, status_code: int, snippet: str, attempts: int = 0) -> None:
-        super().__init__(f"{message} (status {status_code}, body starts {snippet!r})")
+    The message gives the reason and the path of the field at fault, never a value from the
+    body: a persona may hold credentials.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body_length: int | None = None,
+        attempts: int = 0,
+    ) -> None:
+        details = [f"status {status_code}"] if status_code is not None else []
+        if body_length is not None:
+            details.append(f"body of {body_length} bytes")
+        super().__init__(f"{message} ({', '.join(details)})" if details else message)
         self.message = message
+        #: The HTTP status of the response; None for `from_dict`.
         self.status_code = status_code
-        self.snippet = snippet
+        #: The size of the body in bytes, when there was one.
+        self.body_length = body_length
         self.attempts = attempts
 
 

@@ -1,39 +1,31 @@
-"""Persona models (msgspec Structs) and the decoders that build them from response bytes.
+"""Persona models (frozen msgspec Structs) and `decode_persona`, which builds them from a body.
 
-Leniency rules, from what real Tavus servers send (see tests/test_realworld.py):
-- every field but `persona_id` is optional and nullable; unknown fields are ignored;
-- enum-like fields (`tts_engine`, `perception_model`, `stt_engine`) are plain `str`, so a
-  value the spec does not list still decodes; the known values are constants below;
-- the legacy perception names that stock personas still carry (`ambient_awareness_queries`,
-  `perception_tools`, `perception_tool_prompt`, `tool_prompt`) and the fields real servers add
-  (`context`, `pipeline_mode`, turn-taking settings) are modelled so nothing they hold is lost.
-Strict where the spec is clear: a wrong type (`persona_name: 123`) is a `DecodeError`.
+Decoding reads the body once into plain JSON data, takes the persona out of its envelope and
+converts it with msgspec's non-strict rules, which match what real Tavus servers send:
+- every field but `persona_id` is optional and nullable; unknown fields, and values of
+  enum-like fields (`tts_engine`, ...) that the spec does not list, decode;
+- a scalar field accepts its string form (`"false"` for a bool, `"12"` for an int); any other
+  wrong type is a `DecodeError` naming the field's path;
+- the PAL names (`pal_id`, `pal_name`, `default_face_id`) fill the persona fields.
 
-Built for bulk fetches of many personas: Structs use `gc=False` (they hold only JSON data and
-never form reference cycles), arrays decode to tuples (which the collector untracks), and the
-free-form JSON objects (`parameters`, `headers`, `extra_body`, `voice_settings`) are kept as
-raw JSON (`msgspec.Raw`, in the `*_json` fields) and decoded on access. A retained persona
-thus holds no container the cyclic GC must scan: collections stay cheap however many
-personas a program keeps (see docs/benchmarks.md).
-
-Decoding runs no Python code per persona: the raw fields are views into the response body,
-which the persona keeps alive (from a body over `KEEP_BODY_LIMIT`, or a buffer other than
-`bytes`, they are copied out instead), and a free-form field is checked to be an object
-when it is read, not when it is decoded.
+A decoded persona keeps the JSON object it came from (compact bytes of its own, never the
+response body), so `to_dict()` gives back every key the server sent, known or not.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Any, Final, Self, TypeVar
 
 import msgspec
 
-from .errors import DecodeError, NotFoundError, snippet
+from .errors import DecodeError, NotFoundError, TavusError
 
 __all__ = [
+    "ConversationalFlowLayer",
     "Layers",
     "LLMLayer",
+    "Pal",
     "PerceptionLayer",
     "PerceptionModel",
     "Persona",
@@ -43,8 +35,8 @@ __all__ = [
     "TTSLayer",
     "Tool",
     "ToolFunction",
+    "TransportLayer",
     "decode_persona",
-    "raw_json",
 ]
 
 MASK: Final = "***"
@@ -72,89 +64,52 @@ class STTEngine:
     TAVUS_ADVANCED: Final = "tavus-advanced"
 
 
-#: Default of a free-form field the server did not send.
-ABSENT: Final = msgspec.Raw()
-#: A persona decoded from a body larger than this copies its raw fields out of it rather
-#: than keeping the whole body alive.
-KEEP_BODY_LIMIT: Final = 32 * 1024
-_OBJECT_DECODER: Final = msgspec.json.Decoder(dict[str, Any] | None)
-_ANY_DECODER: Final = msgspec.json.Decoder()
-_JSON_KINDS: Final[dict[type, str]] = {
-    str: "a string",
-    list: "an array",
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-}
+_JSON: Final = msgspec.json.Decoder()
+_encode: Final = msgspec.json.Encoder().encode
+_JSON_FAILURES: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
-def _free_form(raw: msgspec.Raw, name: str) -> dict[str, Any] | None:
-    """Decode a free-form field kept raw: its object, or None when absent or `null`.
-
-    Any other JSON value is a `DecodeError` here, on access; the value itself stays
-    readable in the `*_json` field.
-    """
-    if not raw:
-        return None
-    # No snippet, and raised outside the `except`: the value may be a credential
-    # (`headers`), and a UnicodeDecodeError as `__context__` would carry its bytes.
-    try:
-        value = _ANY_DECODER.decode(raw)
-    except _DECODE_FAILURES:
-        reason = f"`{name}` is not valid JSON"
-    else:
-        if value is None or type(value) is dict:
-            return value
-        reason = f"`{name}` is {_JSON_KINDS.get(type(value), 'another value')}, not a JSON object"
-    raise DecodeError(reason, status_code=200, snippet="")
-
-
-def raw_json(value: dict[str, Any] | None) -> msgspec.Raw:
-    """Encode a dict for a `*_json` field when building a model by hand."""
-    return msgspec.Raw(msgspec.json.encode(value))
-
-
-class _Model(msgspec.Struct, omit_defaults=True, gc=False, kw_only=True):
-    """Base of every model: encodes only what was set, untracked by the cyclic GC."""
+class _Model(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """Base of every model: immutable, compared by field, encodes only the fields set."""
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{k}={v!r}" for k, v in _display_fields(self))
+        body = ", ".join(f"{k}={_safe_repr(v)}" for k, v in _display_fields(self))
         return f"{type(self).__name__}({body})"
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         return _display_fields(self)
 
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """`(JSON key, value)` pairs of `to_dict()`: `dict(model)` is its JSON object."""
+        return iter(self.to_dict().items())
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (dicts, lists, str, ...), as the API sent it; unset fields left out.
+        """A new dict of plain JSON data (dicts, lists, str, ...); unset fields left out.
 
-        Use this rather than `msgspec.to_builtins`, which cannot expand the raw free-form
-        fields. Secrets are included: pick the fields you pass on.
+        Secrets are included: pick the fields you pass on.
         """
-        try:
-            result: dict[str, Any] = _OBJECT_DECODER.decode(msgspec.json.encode(self))
-        except _DECODE_FAILURES:
-            error = DecodeError(
-                "a raw free-form field is not valid JSON", status_code=200, snippet=""
-            )
-        else:
-            return result
-        raise error  # outside the `except`: the original error may quote a credential
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        """Build and validate a model from JSON data, as decoding would (`DecodeError`)."""
+        result = _from_data(cls, data)
+        del data  # a traceback rendered with locals must not show it
+        if isinstance(result, DecodeError):
+            raise result
+        return result
 
 
-class ToolFunction(_Model):
+class ToolFunction(_Model, frozen=True):
     """An OpenAI-style function declaration: name, description and a JSON-schema `parameters`."""
 
     name: str | None = None
     description: str | None = None
-    parameters_json: msgspec.Raw = msgspec.field(default=ABSENT, name="parameters")
-
-    @property
-    def parameters(self) -> dict[str, Any] | None:
-        """The JSON-schema parameters object, decoded from `parameters_json` on access."""
-        return _free_form(self.parameters_json, "parameters")
+    parameters: dict[str, Any] | None = None
 
 
-class Tool(_Model):
+class Tool(_Model, frozen=True):
     """A tool the persona may call.
 
     The spec documents two shapes and servers send both: `{"type": "function",
@@ -175,62 +130,49 @@ class Tool(_Model):
         return self.name
 
 
-class LLMLayer(_Model):
-    """The language model layer. `api_key` and `headers` values are masked in repr."""
+class LLMLayer(_Model, frozen=True):
+    """The language model layer. `api_key` and every `headers` value are masked in repr."""
 
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = None
-    tools: tuple[Tool, ...] | None = None
-    headers_json: msgspec.Raw = msgspec.field(default=ABSENT, name="headers")
-    extra_body_json: msgspec.Raw = msgspec.field(default=ABSENT, name="extra_body")
+    tools: list[Tool] | None = None
+    headers: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = None
     speculative_inference: bool | None = None
 
-    @property
-    def headers(self) -> dict[str, Any] | None:
-        """Headers sent to a custom LLM, decoded from `headers_json` on access."""
-        return _free_form(self.headers_json, "headers")
 
-    @property
-    def extra_body(self) -> dict[str, Any] | None:
-        """Extra LLM request parameters, decoded from `extra_body_json` on access."""
-        return _free_form(self.extra_body_json, "extra_body")
-
-
-class TTSLayer(_Model):
+class TTSLayer(_Model, frozen=True):
     """The text-to-speech layer. `api_key` is masked in repr."""
 
     api_key: str | None = None
     tts_engine: str | None = None
     external_voice_id: str | None = None
-    voice_settings_json: msgspec.Raw = msgspec.field(default=ABSENT, name="voice_settings")
+    voice_settings: dict[str, Any] | None = None
     tts_emotion_control: bool | None = None
     tts_model_name: str | None = None
-
-    @property
-    def voice_settings(self) -> dict[str, Any] | None:
-        """Engine voice settings, decoded from `voice_settings_json` on access."""
-        return _free_form(self.voice_settings_json, "voice_settings")
+    pronunciation_dictionary_id: str | None = None
+    playht_user_id: str | None = None
 
 
-class PerceptionLayer(_Model):
+class PerceptionLayer(_Model, frozen=True):
     """The perception (Raven) layer, with the legacy raven-0 names stock personas still use."""
 
     perception_model: str | None = None
-    visual_awareness_queries: tuple[str, ...] | None = None
+    visual_awareness_queries: list[str] | None = None
     visual_tool_prompt: str | None = None
-    visual_tools: tuple[Tool, ...] | None = None
-    audio_awareness_queries: tuple[str, ...] | None = None
+    visual_tools: list[Tool] | None = None
+    audio_awareness_queries: list[str] | None = None
     audio_tool_prompt: str | None = None
-    audio_tools: tuple[Tool, ...] | None = None
+    audio_tools: list[Tool] | None = None
     # Legacy names (raven-0 era) that published stock personas carry.
-    ambient_awareness_queries: tuple[str, ...] | None = None
+    ambient_awareness_queries: list[str] | None = None
     perception_tool_prompt: str | None = None
-    perception_tools: tuple[Tool, ...] | None = None
+    perception_tools: list[Tool] | None = None
     tool_prompt: str | None = None
 
 
-class STTLayer(_Model):
+class STTLayer(_Model, frozen=True):
     """The speech-to-text layer, with the turn-taking settings older personas carry."""
 
     stt_engine: str | None = None
@@ -240,17 +182,40 @@ class STTLayer(_Model):
     smart_turn_detection: bool | None = None
 
 
-class Layers(_Model):
+class ConversationalFlowLayer(_Model, frozen=True):
+    """Turn-taking and interruption settings (`sparrow-1`, `low`/`medium`/`high`, ...)."""
+
+    turn_detection_model: str | None = None
+    turn_taking_patience: str | None = None
+    replica_interruptibility: str | None = None
+
+
+class TransportLayer(_Model, frozen=True):
+    """How the replica joins a call: `transport_type` (`livekit`, ...) and its room settings."""
+
+    transport_type: str | None = None
+    room_settings: dict[str, Any] | None = None
+
+
+class Layers(_Model, frozen=True):
     """The persona's pipeline layers; any of them may be absent."""
 
     llm: LLMLayer | None = None
     tts: TTSLayer | None = None
     perception: PerceptionLayer | None = None
     stt: STTLayer | None = None
+    conversational_flow: ConversationalFlowLayer | None = None
+    transport: TransportLayer | None = None
 
 
-class Persona(_Model):
-    """A Tavus persona as returned by `GET /v2/personas/{persona_id}`."""
+class Persona(_Model, frozen=True, dict=True):
+    """A Tavus persona (a PAL) as returned by `GET /v2/personas/{persona_id}`.
+
+    Two personas are equal when their fields are: keys the models do not know (kept for
+    `to_dict()`) are not compared. Lists and dicts in the fields are shared by everyone
+    holding the persona (the cache, coalesced callers): treat them as read-only and change
+    a copy (`to_dict()`, `from_dict()`).
+    """
 
     persona_id: str
     persona_name: str | None = None
@@ -258,159 +223,281 @@ class Persona(_Model):
     context: str | None = None
     pipeline_mode: str | None = None
     default_replica_id: str | None = None
-    document_ids: tuple[str, ...] | None = None
-    document_tags: tuple[str, ...] | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
+    objectives_id: str | None = None
+    guardrails_id: str | None = None
     layers: Layers | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
+    @property
+    def pal_id(self) -> str:
+        """The PAL name of `persona_id`."""
+        return self.persona_id
 
+    @property
+    def pal_name(self) -> str | None:
+        """The PAL name of `persona_name`."""
+        return self.persona_name
+
+    @property
+    def default_face_id(self) -> str | None:
+        """The PAL name of `default_replica_id`."""
+        return self.default_replica_id
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        """Build a persona from JSON data (`to_dict()`'s, a config, PAL names...) as decoding
+        would: same leniency, a `DecodeError` naming the field at fault; `data` is copied,
+        unknown keys included, so `to_dict()` gives it back.
+        """
+        result = _from_data(cls, data)
+        del data  # a traceback rendered with locals must not show it
+        if isinstance(result, DecodeError):
+            raise result
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """A new dict of the JSON object as received, every key at every depth, unknown ones
+        included; for a persona built by keyword, the fields set.
+
+        Secrets are included: pick the fields you pass on.
+        """
+        received: bytes | None = self.__dict__.get(_RECEIVED)
+        if received is None:
+            return super().to_dict()
+        result: dict[str, Any] = _JSON.decode(received)
+        return result
+
+    def __copy__(self) -> Self:
+        copied = msgspec.structs.replace(self)
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and deepcopy: rebuilt from what was received, so nothing is lost.
+        return (type(self).from_dict, (self.to_dict(),))
+
+
+#: The same model under the name Tavus now uses for personas.
+Pal = Persona
+_M = TypeVar("_M", bound=_Model)
+
+# Where a decoded persona keeps its JSON object (in `__dict__`: not a field, so not compared
+# or encoded).
+_RECEIVED: Final = "_received"
+_PAL_NAMES: Final = (
+    ("pal_id", "persona_id"),
+    ("pal_name", "persona_name"),
+    ("default_face_id", "default_replica_id"),
+)
 _SECRETS: Final[dict[type[msgspec.Struct], frozenset[str]]] = {
     LLMLayer: frozenset({"api_key", "headers"}),
     TTSLayer: frozenset({"api_key"}),
 }
+_JSON_KINDS: Final[dict[type, str]] = {
+    type(None): "null",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
 
 
 def _display_fields(obj: msgspec.Struct) -> list[tuple[str, Any]]:
-    """Fields as repr shows them: raw JSON decoded under its public name, secrets masked."""
+    """Fields as repr shows them: secrets masked, the names in a headers dict kept."""
     secrets = _SECRETS.get(type(obj), frozenset())
     fields = []
     for name in obj.__struct_fields__:
         value = getattr(obj, name)
-        if name.endswith("_json"):  # free-form: shown under its JSON name, masked by that name
-            name = name.removesuffix("_json")
-            if isinstance(value, msgspec.Raw):
-                value = _shown(value)
         if name in secrets and value is not None:
             value = {k: MASK for k in value} if isinstance(value, dict) else MASK
         fields.append((name, value))
     return fields
 
 
-def _shown(raw: msgspec.Raw) -> Any:
-    """A raw field as repr shows it: its JSON value (whatever it is), never an exception."""
-    if not raw:
-        return None
+def _safe_repr(value: object) -> str:
+    """`repr(value)`, or a placeholder when it cannot be built (absurd nesting, ...)."""
     try:
-        return _ANY_DECODER.decode(raw)
-    except _DECODE_FAILURES:  # not JSON (hand-built), invalid UTF-8 inside, or too deep
-        return raw  # its repr shows no content
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
-def _detach(obj: msgspec.Struct) -> None:
-    """Copy every raw field of `obj` (and of its nested models) out of the response body."""
-    for name in obj.__struct_fields__:
-        value = getattr(obj, name)
-        if isinstance(value, msgspec.Raw):
-            if value:
-                setattr(obj, name, value.copy())
-        elif isinstance(value, msgspec.Struct):
-            _detach(value)
-        elif isinstance(value, tuple):
-            for item in value:
-                if isinstance(item, msgspec.Struct):
-                    _detach(item)
+def _with_persona_names(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with the PAL names copied to the persona names it lacks."""
+    renamed = None
+    for pal, persona in _PAL_NAMES:
+        if pal in record and persona not in record:
+            renamed = renamed if renamed is not None else dict(record)
+            renamed[persona] = record[pal]
+    return record if renamed is None else renamed
 
 
-class _Envelope(_Model):
-    """The spec's shape `{"data": [persona]}` (an object in place of the list is accepted)."""
-
-    data: list[Persona] | Persona | None = None
-
-
-_PERSONA_DECODER: Final = msgspec.json.Decoder(Persona)
-_ENVELOPE_DECODER: Final = msgspec.json.Decoder(_Envelope)
-# Which shape to try first; the other is the fallback, so a wrong guess costs only speed.
-_LOOKS_ENVELOPED: Final = re.compile(rb'\s*\{\s*"data"\s*:')
-_DECODE_FAILURES: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+def _located(reason: str, where: str) -> str:
+    """msgspec's reason with its path (`$...`) made relative to `where` in the body."""
+    if where == "$":
+        return reason
+    if "- at `$" in reason:
+        return reason.replace("- at `$", f"- at `{where}", 1)
+    return f"{reason} - at `{where}`"
 
 
-def _from_envelope(env: _Envelope, status_code: int, persona_id: str | None) -> Persona:
-    data = env.data
-    if isinstance(data, Persona):
-        return data
+def _build(
+    cls: type[_M],
+    obj: Any,
+    where: str,
+    status_code: int | None,
+    size: int | None,
+    raw: bytes | None = None,
+) -> _M | DecodeError:
+    """Convert JSON data to `cls`; a persona also keeps `obj` (as `raw` JSON bytes)."""
+    is_persona = issubclass(cls, Persona)
+    try:
+        if is_persona and type(obj) is dict:
+            model = msgspec.convert(_with_persona_names(obj), cls, strict=False)
+        else:
+            model = msgspec.convert(obj, cls, strict=False)
+        if is_persona:
+            model.__dict__[_RECEIVED] = raw if raw is not None else _encode(obj)
+    except msgspec.ValidationError as error:
+        reason = _located(str(error), where)
+    except RecursionError:
+        reason = "JSON nested too deeply"
+    else:
+        return model
+    return DecodeError(f"not a {cls.__name__}: {reason}", status_code=status_code, body_length=size)
+
+
+def _from_data(cls: type[_M], data: Any) -> _M | DecodeError:
+    """`cls.from_dict(data)`, its error returned: JSON data copied, then built."""
+    try:
+        raw = _encode(data)
+        obj = _JSON.decode(raw)
+    except UnicodeError:  # its text would quote the character
+        return DecodeError("not JSON data: a string is not valid Unicode")
+    except RecursionError:
+        return DecodeError("not JSON data: nested too deeply")
+    except (TypeError, ValueError) as error:  # msgspec's text names a type, not a value
+        return DecodeError(f"not JSON data: {error}")
+    return _build(cls, obj, "$", None, None, raw)
+
+
+def _is_utf8(body: bytes | bytearray | memoryview) -> bool:
+    try:
+        str(body, "utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _unreadable_reason(error: Exception, body_is_utf8: bool) -> str:
+    """Why a body is not JSON, from the decoder's error: the same text on every msgspec.
+
+    msgspec before 0.20 raises `UnicodeDecodeError` for invalid UTF-8, later versions a
+    `msgspec.DecodeError`; both are reported from the body itself.
+    """
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply"
+    if not body_is_utf8 or isinstance(error, UnicodeDecodeError):
+        return "response body is not valid UTF-8"
+    return f"response is not JSON: {error}"
+
+
+def _kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), "another value")
+
+
+def _pick(obj: Any, persona_id: str | None) -> tuple[Any, str] | str | None:
+    """The persona object in a parsed body and its path; a reason when there is none to
+    take, or None for an empty envelope.
+
+    From a `data` list it takes the item whose id is `persona_id`, else the first.
+    """
+    if type(obj) is not dict:
+        return f"the body is {_kind(obj)}, not a persona object"
+    if "data" not in obj or "persona_id" in obj or "pal_id" in obj:
+        return obj, "$"
+    data = obj["data"]
+    if type(data) is dict:
+        return data, "$.data"
+    if type(data) is not list:
+        return f"`data` is {_kind(data)}, not a persona or a list of personas"
     if not data:
-        raise NotFoundError(
+        return None
+    if persona_id is not None:
+        for index, item in enumerate(data):
+            if type(item) is dict and item.get("persona_id", item.get("pal_id")) == persona_id:
+                return item, f"$.data[{index}]"
+    return data[0], "$.data[0]"
+
+
+def _decode(
+    body: bytes | bytearray | memoryview, persona_id: str | None, status_code: int
+) -> Persona | TavusError:
+    """`decode_persona` with its error returned rather than raised."""
+    size = len(body)
+    try:
+        obj = _JSON.decode(body)
+    except _JSON_FAILURES as error:
+        reason = _unreadable_reason(error, _is_utf8(body))
+        return DecodeError(reason, status_code=status_code, body_length=size)
+    picked = _pick(obj, persona_id)
+    if picked is None:
+        return NotFoundError(
             "The response held no persona (empty `data`).",
             status_code=status_code,
             body={"data": []},
         )
-    if persona_id is None:
-        return data[0]
-    for persona in data:
-        if persona.persona_id == persona_id:
-            return persona
-    # Never hand back somebody else's persona.
-    raise NotFoundError(
-        f"The response held no persona with id {persona_id!r}.",
-        status_code=status_code,
-        body={"data": [p.persona_id for p in data]},
-    )
+    if isinstance(picked, str):
+        return DecodeError(f"not a Persona: {picked}", status_code=status_code, body_length=size)
+    record, where = picked
+    return _build(Persona, record, where, status_code, size)
 
 
 def decode_persona(
     body: bytes | bytearray | memoryview,
     *,
-    status_code: int = 200,
     persona_id: str | None = None,
-    secret: str | None = None,
+    status_code: int = 200,
 ) -> Persona:
-    """Decode a 2xx body, enveloped (`{"data": [...]}`) or bare, into a `Persona`.
+    """Decode a 2xx body, bare or enveloped (`{"data": [...]}` / `{"data": {...}}`).
 
-    Raises `DecodeError` (not JSON, invalid UTF-8, absurd nesting, wrong schema) or
-    `NotFoundError` (an envelope with no persona). `secret` is scrubbed from error text.
+    From a list it takes the persona whose id is `persona_id` (when given), else the first;
+    it does not check that the id matches. Raises `DecodeError` (not JSON, invalid UTF-8,
+    absurd nesting, wrong schema: the message names the path, never a value) or
+    `NotFoundError` (an envelope with no persona).
     """
-    return parse_response(body, status_code, persona_id, secret)
+    result = _decode(body, persona_id, status_code)
+    del body  # a traceback rendered with locals must not show it
+    if isinstance(result, TavusError):
+        raise result
+    return result
 
 
 def parse_response(
     body: bytes | bytearray | memoryview,
     status_code: int,
     persona_id: str | None,
-    secret: str | None,
+    secret: str | None = None,
 ) -> Persona:
-    """`decode_persona` with positional arguments: the transport's parse step, per response."""
-    persona = _decode_shapes(body, status_code, persona_id, secret)
-    if persona_id is not None and persona.persona_id != persona_id:
-        # Never hand back somebody else's persona, whatever the body's shape.
-        raise NotFoundError(
-            f"The response held persona {persona.persona_id!r}, not {persona_id!r}.",
+    """`decode_persona` that also refuses a persona with another id than `persona_id`.
+
+    The current resource's parse step; `secret` is accepted and unused (errors quote no
+    part of the body).
+    """
+    result = _decode(body, persona_id, status_code)
+    del body, secret  # a traceback rendered with locals must not show them
+    if isinstance(result, Persona) and persona_id is not None and result.persona_id != persona_id:
+        # Never hand back somebody else's persona.
+        result = NotFoundError(
+            f"The response held persona {result.persona_id!r}, not {persona_id!r}.",
             status_code=status_code,
-            body={"persona_id": persona.persona_id},
+            body={"persona_id": result.persona_id},
         )
-    # Raw fields are views into `body`: keep it alive only when it is immutable `bytes` of a
-    # modest size (a caller's bytearray may change or grow; an outsized body is not pinned).
-    if type(body) is not bytes or len(body) > KEEP_BODY_LIMIT:
-        _detach(persona)
-    return persona
-
-
-def _decode_shapes(
-    body: bytes | bytearray | memoryview,
-    status_code: int,
-    persona_id: str | None,
-    secret: str | None,
-) -> Persona:
-    enveloped_first = _LOOKS_ENVELOPED.match(body) is not None
-    try:
-        if enveloped_first:
-            return _from_envelope(_ENVELOPE_DECODER.decode(body), status_code, persona_id)
-        return _PERSONA_DECODER.decode(body)
-    except _DECODE_FAILURES as first:
-        error: Exception = first
-    # The guess was wrong, or the body is broken: try the other shape before giving up.
-    try:
-        if enveloped_first:
-            return _PERSONA_DECODER.decode(body)
-        env = _ENVELOPE_DECODER.decode(body)
-        if env.data is not None:
-            return _from_envelope(env, status_code, persona_id)
-    except _DECODE_FAILURES:
-        pass
-    if isinstance(error, RecursionError):
-        reason = "JSON nested too deeply"
-    elif isinstance(error, UnicodeDecodeError):
-        reason = "response body is not valid UTF-8"
-    else:
-        reason = f"response is not a persona: {error}"
-    raise DecodeError(reason, status_code=status_code, snippet=snippet(body, secret)) from None
+    if isinstance(result, TavusError):
+        raise result
+    return result

@@ -296,12 +296,14 @@ def test_timeout_error_is_caught_as_connection_error() -> None:
 
 
 def test_decode_error_attributes() -> None:
-    err = DecodeError("bad", status_code=200, snippet="{oops")
+    err = DecodeError("bad", status_code=200, body_length=5)
     assert isinstance(err, TavusError)
     assert err.status_code == 200
-    assert err.snippet == "{oops"
-    assert "bad" in str(err)
-    assert "'{oops'" in str(err)
+    assert err.body_length == 5
+    assert err.message == "bad"
+    assert str(err) == "bad (status 200, body of 5 bytes)"
+    assert str(DecodeError("bad")) == "bad"  # from_dict: no response
+    assert DecodeError("bad").status_code is None
 
 
 # --------------------------------------------------------------------------- never raises

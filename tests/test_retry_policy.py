@@ -457,7 +457,7 @@ def test_x_should_retry_overrides_status(
         (APIConnectionError(), True),
         (APITimeoutError(), True),
         (ResponseTooLargeError(), False),
-        (DecodeError("bad", status_code=200, snippet=""), False),
+        (DecodeError("bad", status_code=200), False),
         (TavusError("generic"), False),
         (RuntimeError("not ours"), False),
         (TimeoutError(), False),

@@ -473,10 +473,9 @@ class Transport:
 def _mask(error: TavusError, key: Secret) -> None:
     """Mask the key in an error's text (a parse step may quote a body that echoes it)."""
     error.args = tuple(redact(a, key) if isinstance(a, str) else a for a in error.args)
-    for name in ("message", "snippet"):
-        value = getattr(error, name, None)
-        if isinstance(value, str):
-            setattr(error, name, redact(value, key))
+    message = getattr(error, "message", None)
+    if isinstance(message, str):
+        error.message = redact(message, key)  # type: ignore[attr-defined]
 
 
 def _phrase(status: int) -> str | None:

@@ -401,7 +401,8 @@ async def test_stale_keep_alive_connection_is_retried_transparently(server: Fake
         server.enqueue(Fault.close_connection(), Fault.close_connection())
         persona = await client.personas.get(pid)
         assert client._transport.budget is not None
-        assert client._transport.budget.tokens == BudgetConfig().capacity - 2
+        # Two retries spent, one success refunded.
+        assert client._transport.budget.tokens == pytest.approx(BudgetConfig().capacity - 1.9)
     assert persona.persona_id == pid
     assert server.pending_faults == 0
     assert server.request_count == 4

@@ -19,8 +19,10 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseMismatchError,
     ResponseTooLargeError,
     TavusError,
+    UnexpectedEncodingError,
     UnprocessableEntityError,
 )
 from .models import (
@@ -68,6 +70,7 @@ __all__ = [
     "Personas",
     "RateLimitError",
     "RateLimiterProtocol",
+    "ResponseMismatchError",
     "ResponseTooLargeError",
     "RetryPolicy",
     "STTEngine",
@@ -78,6 +81,7 @@ __all__ = [
     "Tool",
     "ToolFunction",
     "TransportLayer",
+    "UnexpectedEncodingError",
     "UnprocessableEntityError",
     "__version__",
 ]

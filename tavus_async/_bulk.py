@@ -1,8 +1,10 @@
 """The bulk engine behind `get_many` and `iter_many`: a fixed pool of worker tasks.
 
 `concurrency` workers pull ids lazily from one shared source, so at most `concurrency`
-requests are in flight and a huge (or endless) input is never materialised. Each worker
-reports 429s to an `AIMDGate`, which parks workers above the current limit.
+requests are in flight and a huge (or endless) input is never materialised. Each fetch is
+given the bulk call's `AIMDGate.on_throttled`, which the transport calls on a 429; the gate
+parks workers above the current limit. Requests for one id in flight at once are shared
+by the resource's coalescer (the same one behind `get`), not here.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import (
 )
 from typing import Any, Final, TypeVar
 
-from ._limits import THROTTLE_HOOK, AIMDGate
+from ._limits import AIMDGate
 from .errors import InvalidPersonaIdError, TavusError
 
 T = TypeVar("T")
-Fetch = Callable[[str], Awaitable[T]]
+#: `fetch(id, on_throttle)`: one lookup; `on_throttle()` is to be called on every 429.
+Fetch = Callable[[str, Callable[[], None]], Awaitable[T]]
 Progress = Callable[[int, int | None], object]
 
 __all__ = ["get_many", "iter_many"]
@@ -74,7 +77,6 @@ async def get_many(
 
     async def worker(index: int) -> None:
         nonlocal done
-        THROTTLE_HOOK.set(gate.on_throttled)
         while True:
             if index >= gate.limit:
                 await gate.wait_turn(index)
@@ -83,7 +85,7 @@ async def get_many(
                 gate.open_all()
                 return
             try:
-                results[persona_id] = await fetch(persona_id)
+                results[persona_id] = await fetch(persona_id, gate.on_throttled)
             except TavusError as exc:
                 if not return_exceptions:
                     raise
@@ -108,16 +110,14 @@ async def iter_many(
 ) -> AsyncGenerator[tuple[str, T | TavusError], None]:
     """Yield `(id, result)` in completion order, one per input id; errors are values.
 
-    Ids are pulled lazily; an id already in flight waits for that request instead of
-    sending another. Closing the iterator cancels what is in flight; after a bare `break`
-    that happens when Python finalises the generator (use `contextlib.aclosing`).
+    Ids are pulled lazily. Closing the iterator cancels what is in flight; after a bare
+    `break` that happens when Python finalises the generator (use `contextlib.aclosing`).
     """
     _check_concurrency(concurrency)
     total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
     if total is not None:  # no more workers than ids (but one, to report the end)
         concurrency = max(1, min(concurrency, total))
     gate = AIMDGate(concurrency)
-    in_flight: dict[str, int] = {}  # id -> extra copies of its result to emit
     lock = asyncio.Lock()
     sync_source: Iterator[str] | None = None
     async_source: AsyncIterator[str] | None = None
@@ -154,7 +154,6 @@ async def iter_many(
 
     async def worker(index: int) -> None:
         nonlocal alive, paused
-        THROTTLE_HOOK.set(gate.on_throttled)
         try:
             while True:
                 if index >= gate.limit:
@@ -167,39 +166,29 @@ async def iter_many(
                 if item is _END:
                     gate.open_all()
                     break
-                persona_id: Any = item
-                result: T | TavusError
-                try:
-                    validate(persona_id)
-                except TavusError as exc:
-                    publish((persona_id, exc))
-                    continue
-                except TypeError as exc:  # not a str: a bad item, reported like a bad id
-                    publish((persona_id, InvalidPersonaIdError(str(exc))))
-                    continue
-                if persona_id in in_flight:
-                    in_flight[persona_id] += 1
-                    continue
-                in_flight[persona_id] = 0
-                try:
-                    result = await fetch(persona_id)
-                except TavusError as exc:
-                    result = exc
-                extra = in_flight.pop(persona_id, 0)
-                if gate.throttles:  # the limit only moves once a 429 was seen
-                    gate.on_done()
-                outcome = (persona_id, result)
-                publish(outcome)
-                while extra:  # duplicates that joined while this id was in flight
-                    publish(outcome)
-                    extra -= 1
+                publish((item, await lookup(item)))
         except Exception as exc:  # a bug or a failing input iterable: surface it to the consumer
-            alive -= 1
             publish((_END, exc))
-            return
-        alive -= 1
-        if alive == 0:  # every result is published ahead of this marker
-            publish((_END, None))
+        finally:
+            alive -= 1
+            if alive == 0:  # every result is published ahead of this marker
+                publish((_END, None))
+
+    async def lookup(item: Any) -> T | TavusError:
+        try:
+            validate(item)
+        except TavusError as exc:
+            return exc
+        except TypeError as exc:  # not a str: a bad item, reported like a bad id
+            return InvalidPersonaIdError(str(exc))
+        result: T | TavusError
+        try:
+            result = await fetch(item, gate.on_throttled)
+        except TavusError as exc:
+            result = exc
+        if gate.throttles:  # the limit only moves once a 429 was seen
+            gate.on_done()
+        return result
 
     tasks = [asyncio.ensure_future(worker(i)) for i in range(concurrency)]
     done = 0

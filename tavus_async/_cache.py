@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ._checks import check_count, check_seconds
+
 V = TypeVar("V")
 
 __all__ = ["TTLCache"]
@@ -20,12 +22,8 @@ class TTLCache(Generic[V]):
     def __init__(
         self, ttl: float, maxsize: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if not ttl > 0:
-            raise ValueError("cache_ttl must be > 0 seconds")
-        if maxsize < 1:
-            raise ValueError("cache_size must be >= 1")
-        self._ttl = ttl
-        self._maxsize = maxsize
+        self._ttl = check_seconds("cache_ttl", ttl)
+        self._maxsize = check_count("cache_size", maxsize)
         self._clock = clock
         self._data: OrderedDict[str, tuple[float, V]] = OrderedDict()
 

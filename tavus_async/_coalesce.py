@@ -1,5 +1,8 @@
 """Request coalescing: concurrent lookups of one key share one in-flight request.
 
+The one de-duplication of the client: `get`, `get_many` and `iter_many` all go through it,
+so `gather(get(x), get_many([x]))` sends one request.
+
 The request runs in a task of its own and each caller waits on a future of its own, which
 the task resolves directly when the request ends (no `shield`, no done-callbacks: one loop
 turn from response to caller). Cancelling a caller cancels only its future, so it never
@@ -28,15 +31,15 @@ class _Flight(Generic[V]):
 
 
 class Coalescer(Generic[V]):
-    """Runs `fetch(key)` once per key at a time, however many callers ask concurrently."""
+    """Runs one `fetch()` per key at a time, however many callers ask concurrently."""
 
     __slots__ = ("_flights",)
 
     def __init__(self) -> None:
         self._flights: dict[str, _Flight[V]] = {}
 
-    async def run(self, key: str, fetch: Callable[[str], Awaitable[V]]) -> V:
-        """Return `await fetch(key)`, sharing the request with concurrent callers of `key`."""
+    async def run(self, key: str, fetch: Callable[[], Awaitable[V]]) -> V:
+        """Return `await fetch()`, sharing the request with concurrent callers of `key`."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[V] = loop.create_future()
         flight = self._flights.get(key)
@@ -60,10 +63,10 @@ class Coalescer(Generic[V]):
             raise
 
     async def _request(
-        self, key: str, flight: _Flight[V], fetch: Callable[[str], Awaitable[V]]
+        self, key: str, flight: _Flight[V], fetch: Callable[[], Awaitable[V]]
     ) -> None:
         try:
-            value = await fetch(key)
+            value = await fetch()
         except asyncio.CancelledError:
             self._forget(key, flight)
             for waiter in flight.waiters:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
-from typing import Final
+from collections.abc import Awaitable, Callable
 
-__all__ = ["THROTTLE_HOOK", "AIMDGate", "RateLimiter"]
+from ._checks import check_count, check_seconds
 
-#: Set by a bulk worker so the transport can report a 429 to that worker's gate.
-THROTTLE_HOOK: Final[ContextVar[Callable[[], None] | None]] = ContextVar(
-    "tavus_async_throttle_hook", default=None
-)
+__all__ = ["AIMDGate", "RateLimiter"]
 
 
 class RateLimiter:
@@ -26,10 +21,8 @@ class RateLimiter:
     __slots__ = ("_interval", "_tat", "_tolerance")
 
     def __init__(self, rate: float, burst: int = 1) -> None:
-        if not rate > 0:
-            raise ValueError("rate must be > 0 requests per second")
-        if burst < 1:
-            raise ValueError("burst must be >= 1")
+        rate = check_seconds("rate_limit", rate)  # requests per second: same checks
+        check_count("burst", burst)
         self._interval = 1.0 / rate
         self._tolerance = self._interval * (burst - 1)
         self._tat = 0.0  # theoretical arrival time of the next request
@@ -58,13 +51,13 @@ class RateLimiter:
         self._tat = tat + self._interval
         return 0.0
 
-    async def acquire(self) -> None:
-        """Wait until a request may go out."""
+    async def acquire(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Wait until a request may go out (`sleep` waits; the transport's ends on close)."""
         while True:
             wait = self.take(time.monotonic())
             if wait <= 0:
                 return
-            await asyncio.sleep(wait)
+            await sleep(wait)
 
 
 class AIMDGate:
@@ -90,7 +83,8 @@ class AIMDGate:
         self.limit = max(1, int(value))
 
     def on_throttled(self) -> None:
-        """A 429 was seen: cut the limit in half (once per round of completions)."""
+        """A 429 was seen (the transport calls this, passed in per request): cut the limit
+        in half, once per round of completions."""
         self.throttles += 1
         if self._since_cut >= self.limit:
             self._set(max(1.0, self._limit / 2))

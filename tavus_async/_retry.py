@@ -1,13 +1,17 @@
-"""Retry policy, the pure decisions behind it, and the per-client retry budget.
+"""Retry policy, the pure decisions behind it, the per-client retry budget, and the one
+tenacity loop a call runs in.
 
-Everything here but `RetryBudget` is a pure function of its inputs (time is passed in),
-so the rules are tested exhaustively without a server or a clock.
+The decisions (retryable? how long to wait? when to give up? what does Retry-After say?)
+are pure functions of their inputs, time passed in, so they are table-tested without a
+server or a clock. `retrying()` wires them into one `AsyncRetrying` per call.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,14 +19,27 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState
 
+from ._checks import check_count, check_seconds
 from .errors import (
     APIConnectionError,
     APIStatusError,
     ResponseTooLargeError,
+    UnexpectedEncodingError,
 )
 
+logger = logging.getLogger("tavus_async")
+
+#: Statuses retried for a method that may be repeated (and for writes with `retry_writes`).
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
+#: Statuses that say the request was refused unprocessed: even a write may be sent again.
+UNPROCESSED_STATUSES: Final = frozenset({408, 429})
+#: Methods whose repetition has the effect of one request (RFC 9110 section 9.2.2).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Delta-seconds are ASCII digits (RFC 9110 section 10.2.3); a decimal fraction is tolerated.
+_DELTA_SECONDS: Final = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?")
+_OWS: Final = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +56,21 @@ class BudgetConfig:
     success_refund: float = 0.1
 
     def __post_init__(self) -> None:
-        if not (
-            0 < self.capacity < math.inf
-            and 0 < self.retry_cost < math.inf
-            and 0 <= self.success_refund < math.inf
-        ):
-            raise ValueError(
-                "BudgetConfig needs finite capacity > 0, retry_cost > 0, success_refund >= 0"
-            )
+        check_seconds("BudgetConfig.capacity", self.capacity)
+        check_seconds("BudgetConfig.retry_cost", self.retry_cost)
+        check_seconds("BudgetConfig.success_refund", self.success_refund, strict=False)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How a call is retried. Immutable; one policy may be shared by many clients.
 
-    - Retried: connection errors, timeouts, 408, 409, 429 and every 5xx (a server's
-      `x-should-retry: true|false` overrides the status rule). Never: other 4xx, bad bodies.
+    - Retried, for GET and DELETE: connection errors, timeouts, 408, 409, 429 and 500-599
+      (a server's `x-should-retry: true|false` overrides the status rule). Never: other
+      4xx, bad bodies, oversized bodies, an encoding the client did not ask for.
+    - Writes (POST, PATCH) are retried only when the request was certainly not processed:
+      it never left (connection refused, DNS, connect timeout), or the answer was 408 or
+      429. `retry_writes=True` retries them like GET.
     - Wait: `initial_backoff * 2**n` capped at `max_backoff`, with "equal jitter" when
       `jitter` (a uniform wait between half and all of it);
       a sane `Retry-After`/`retry-after-ms` is honoured instead when `respect_retry_after`.
@@ -62,7 +78,7 @@ class RetryPolicy:
       once with `retry_after` set, so a batch job can decide what to do.
     - `deadline` bounds all attempts and waits of one call, in seconds.
     - `budget` is the per-client retry budget (`None` switches it off).
-    - `sleep` replaces `asyncio.sleep` between attempts (tests, custom schedulers).
+    - `sleep` replaces the wait between attempts (tests, custom schedulers).
     """
 
     max_retries: int = 2
@@ -74,57 +90,55 @@ class RetryPolicy:
     deadline: float | None = None
     budget: BudgetConfig | None = field(default_factory=BudgetConfig)
     sleep: Callable[[float], Awaitable[None]] | None = None
+    retry_writes: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        if not (0 <= self.initial_backoff <= self.max_backoff < math.inf):
-            raise ValueError("need 0 <= initial_backoff <= max_backoff, finite")
-        if not self.max_retry_after >= 0:  # inf is fine: "always honour Retry-After"
-            raise ValueError("max_retry_after must be >= 0")
-        if self.deadline is not None and not 0 < self.deadline < math.inf:
-            raise ValueError("deadline must be a finite number > 0, or None")
+        check_count("max_retries", self.max_retries, minimum=0)
+        check_seconds("initial_backoff", self.initial_backoff, strict=False)
+        check_seconds("max_backoff", self.max_backoff, strict=False)
+        if self.initial_backoff > self.max_backoff:
+            raise ValueError("initial_backoff must be <= max_backoff")
+        # inf is fine: "always honour Retry-After".
+        check_seconds("max_retry_after", self.max_retry_after, strict=False, allow_inf=True)
+        if self.deadline is not None:
+            check_seconds("deadline", self.deadline)
+        if self.budget is not None and not isinstance(self.budget, BudgetConfig):
+            raise TypeError("budget must be a BudgetConfig or None")
+        for name in ("jitter", "respect_retry_after", "retry_writes"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool")
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds the server asks us to wait, or None. Total: never raises, never negative.
 
     Reads `retry-after-ms` first, then `Retry-After` as delta-seconds or an HTTP-date
-    (relative to `now`, a Unix time). Garbage, infinities and NaN give None.
+    (relative to `now`, a Unix time). Delta-seconds are ASCII digits with an optional
+    decimal fraction: `1_000`, `1e3`, `inf` or non-ASCII digits are garbage, and give None.
     """
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is None and not isinstance(headers, CIMultiDictProxy | CIMultiDict):
+    if not isinstance(headers, CIMultiDictProxy | CIMultiDict):
         headers = CIMultiDict(headers)  # header names are case-insensitive
-        raw_ms = headers.get("retry-after-ms")
+    raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
-        value = _parse_number(raw_ms)
+        value = parse_delta_seconds(raw_ms)
         if value is not None:
             return value / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
-    value = _parse_number(raw)
-    if value is not None:
-        return value
-    return _parse_http_date(raw, now)
+    value = parse_delta_seconds(raw)
+    return value if value is not None else _parse_http_date(raw, now)
 
 
-def _parse_number(raw: str) -> float | None:
-    text = raw.strip()
-    if not text or len(text) > 32:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return value
+def parse_delta_seconds(raw: str) -> float | None:
+    """`raw` (optional whitespace around ASCII digits and a fraction) as a number, or None."""
+    text = raw.strip(_OWS)
+    return float(text) if _DELTA_SECONDS.fullmatch(text) else None
 
 
 def _parse_http_date(raw: str, now: float) -> float | None:
     try:
-        when = parsedate_to_datetime(raw.strip())
+        when = parsedate_to_datetime(raw.strip(_OWS))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # an HTTP-date is always GMT
@@ -146,29 +160,43 @@ def backoff(policy: RetryPolicy, retry_number: int, rand: Callable[[], float]) -
     return min(max(base, 0.0), policy.max_backoff)
 
 
-def retry_after_of(exc: BaseException) -> float | None:
+def retry_after_of(exc: BaseException | None) -> float | None:
     """The server-requested wait carried by an error, if any."""
     return exc.retry_after if isinstance(exc, APIStatusError) else None
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """Whether an error from one attempt may be retried. Only `TavusError`s ever are."""
+def _should_retry_header(exc: APIStatusError) -> bool | None:
+    flag = exc.headers.get("x-should-retry")
+    if flag is None:
+        return None
+    return {"true": True, "false": False}.get(flag.strip().lower())
+
+
+def is_retryable(exc: BaseException, method: str = "GET", *, retry_writes: bool = False) -> bool:
+    """Whether an error from one attempt of a `method` request may be retried.
+
+    Only `TavusError`s ever are. A write (not in `IDEMPOTENT_METHODS`) only when it was
+    certainly not processed, unless `retry_writes`. A server's `x-should-retry: false`
+    vetoes any retry; its `true` is honoured only where a repeat is safe.
+    """
+    repeatable = retry_writes or method in IDEMPOTENT_METHODS
     if isinstance(exc, APIStatusError):
-        override = exc.headers.get("x-should-retry")
+        status = exc.status_code
+        override = _should_retry_header(exc)
+        if override is False or not repeatable:
+            return override is not False and status in UNPROCESSED_STATUSES
         if override is not None:
-            flag = override.strip().lower()
-            if flag == "true":
-                return True
-            if flag == "false":
-                return False
-        return exc.status_code in RETRYABLE_STATUSES or exc.status_code >= 500
-    if isinstance(exc, ResponseTooLargeError):
+            return override
+        return status in RETRYABLE_STATUSES or 500 <= status <= 599
+    if isinstance(exc, ResponseTooLargeError | UnexpectedEncodingError):
         return False
-    return isinstance(exc, APIConnectionError)
+    if isinstance(exc, APIConnectionError):
+        return repeatable or not exc.request_sent
+    return False
 
 
 def wait_for(
-    policy: RetryPolicy, retry_number: int, exc: BaseException, rand: Callable[[], float]
+    policy: RetryPolicy, retry_number: int, exc: BaseException | None, rand: Callable[[], float]
 ) -> float:
     """The wait before retry `retry_number`: a sane server Retry-After, else the backoff."""
     if policy.respect_retry_after:
@@ -176,6 +204,23 @@ def wait_for(
         if requested is not None and requested <= policy.max_retry_after:
             return requested
     return backoff(policy, retry_number, rand)
+
+
+def gives_up(
+    policy: RetryPolicy, attempts: int, exc: BaseException | None, elapsed_after_wait: float
+) -> bool:
+    """Whether to stop after `attempts` failed ones, before any budget is spent.
+
+    Stops when the retries are used up, when the server asks for a wait over
+    `max_retry_after` (the error is raised at once), or when the wait would end at or past
+    the deadline (`elapsed_after_wait`: seconds since the call began, the wait included).
+    """
+    if attempts > policy.max_retries:
+        return True
+    requested = retry_after_of(exc)
+    if policy.respect_retry_after and requested is not None and requested > policy.max_retry_after:
+        return True
+    return policy.deadline is not None and elapsed_after_wait >= policy.deadline
 
 
 def default_rand() -> float:
@@ -193,6 +238,9 @@ class RetryBudget:
         self._tokens = config.capacity
         self._lock = threading.Lock()
 
+    def __repr__(self) -> str:
+        return f"RetryBudget(tokens={self._tokens:g}, capacity={self._config.capacity:g})"
+
     @property
     def tokens(self) -> float:
         """Tokens left, in [0, capacity]."""
@@ -209,6 +257,66 @@ class RetryBudget:
     def refund(self) -> None:
         """Credit one success."""
         if self._tokens >= self._config.capacity:
-            return  # the common, full-bucket case: no lock taken on the hot path
+            return  # the common, full-bucket case: no lock taken
         with self._lock:
             self._tokens = min(self._config.capacity, self._tokens + self._config.success_refund)
+
+
+def _failure(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+def retrying(
+    policy: RetryPolicy,
+    method: str,
+    *,
+    elapsed: Callable[[], float],
+    budget: RetryBudget | None,
+    closed: Callable[[], bool],
+    sleep: Callable[[float], Awaitable[None]],
+    label: str,
+) -> AsyncRetrying:
+    """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
+
+    `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
+    client is closed; `label` names the request in the DEBUG line logged before a retry.
+    """
+
+    # A coroutine function: tenacity runs it as it is (a plain callable it would inspect
+    # and wrap anew at every attempt).
+    async def should_retry(state: RetryCallState) -> bool:
+        exc = _failure(state)
+        return exc is not None and is_retryable(exc, method, retry_writes=policy.retry_writes)
+
+    def should_stop(state: RetryCallState) -> bool:
+        # The budget is spent last, only for a retry that will happen.
+        after_wait = elapsed() + state.upcoming_sleep
+        if closed() or gives_up(policy, state.attempt_number, _failure(state), after_wait):
+            return True
+        return budget is not None and not budget.try_spend()
+
+    def wait(state: RetryCallState) -> float:
+        return wait_for(policy, state.attempt_number, _failure(state), default_rand)
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = _failure(state)
+        what = (
+            f"status {exc.status_code}" if isinstance(exc, APIStatusError) else type(exc).__name__
+        )
+        logger.debug(
+            "Retrying %s after %s (attempt %d of %d), waiting %.3fs",
+            label,
+            what,
+            state.attempt_number,
+            policy.max_retries + 1,
+            state.upcoming_sleep,
+        )
+
+    return AsyncRetrying(
+        stop=should_stop,
+        wait=wait,
+        retry=should_retry,  # a CancelledError is never retried: it is no TavusError
+        before_sleep=log_retry,
+        sleep=policy.sleep or sleep,
+        reraise=True,
+    )

@@ -1,118 +1,243 @@
-"""The HTTP layer: one pooled aiohttp session, and one GET exchange with retries.
+"""The HTTP layer: one pooled aiohttp session, and one exchange for every method.
 
-The happy path is a single attempt with no retry machinery allocated; tenacity's
-`AsyncRetrying` is built (fresh, per call) only once an attempt has failed.
+`Transport.request()` sends a request in one tenacity retry loop and returns
+`parse(response)` for a 2xx answer; any other answer raises its mapped `APIStatusError`.
+Inside are the per-attempt timeout (`asyncio.timeout`, cut to the call's deadline), the
+body size cap, the masking of the API key, and what `close()` does to calls in flight.
+Decoding belongs to the resources, through `parse`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Final, Generic, TypeVar
 
 import aiohttp
+import msgspec
 from aiohttp import hdrs
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._limits import THROTTLE_HOOK, RateLimiter
-from ._retry import (
-    RetryBudget,
-    RetryPolicy,
-    default_rand,
-    is_retryable,
-    parse_retry_after,
-    retry_after_of,
-    wait_for,
-)
-from ._timeouts import TimeoutWheel, tick_for
+from ._checks import check_seconds
+from ._limits import RateLimiter
+from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
+from ._secret import Secret
 from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     ClientClosedError,
+    ResponseMismatchError,
     ResponseTooLargeError,
     TavusError,
+    UnexpectedEncodingError,
     error_for_status,
     redact,
 )
 
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "CallOptions", "Response", "Transport"]
+
 T = TypeVar("T")
 
-logger = logging.getLogger("tavus_async")
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+#: The encodings the client asks for; an answer in any other is refused, not retried.
+ACCEPT_ENCODING: Final = "gzip, deflate"
+_ACCEPTED_ENCODINGS: Final = frozenset({"", "identity", "gzip", "deflate"})
+_NO_IO_TIMEOUT: Final = aiohttp.ClientTimeout(total=None)
+_JSON_CONTENT: Final = {"Content-Type": "application/json"}
 
-DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-_ENCODING = hdrs.CONTENT_ENCODING
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One HTTP answer as read: status, headers, the whole body, and the attempt that got
+    it (1-based) with the seconds since its call began. The repr never shows the body."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    attempts: int
+    elapsed: float
+
+    def __repr__(self) -> str:
+        return (
+            f"Response(status_code={self.status_code}, attempts={self.attempts}, "
+            f"body=<{len(self.body)} bytes>)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """What a call may take: seconds per attempt (None: unbounded), aiohttp's own phase
+    limits (connect, sock_read; never a total), and the retry policy.
+
+    Passed with every request, so a copy of a client with other options shares the
+    session, cache and budget.
+    """
+
+    timeout: float | None
+    io_timeout: aiohttp.ClientTimeout
+    retry: RetryPolicy
+
+    @classmethod
+    def build(cls, timeout: float | aiohttp.ClientTimeout, retry: RetryPolicy) -> CallOptions:
+        """From a number of seconds, or an `aiohttp.ClientTimeout` whose `total` (0 or None:
+        none, as in aiohttp) bounds each attempt and whose other limits aiohttp applies."""
+        if not isinstance(timeout, aiohttp.ClientTimeout):
+            return cls(check_seconds("timeout", timeout), _NO_IO_TIMEOUT, retry)
+        for name in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(timeout, name)
+            if value is not None:
+                check_seconds(f"timeout.{name}", value, strict=False)
+        total = timeout.total or None
+        return cls(total, _without_total(timeout), retry)
+
+
+class _Call(Generic[T]):
+    """One request as its caller described it, and when it began."""
+
+    __slots__ = ("body", "method", "on_throttle", "options", "params", "parse", "started", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: URL,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        parse: Callable[[Response], T],
+        options: CallOptions,
+        on_throttle: Callable[[], object] | None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.params = params
+        self.body = body
+        self.parse = parse
+        self.options = options
+        self.on_throttle = on_throttle
+        self.started = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"_Call({self.method} {self.url.path})"
+
+    def elapsed(self) -> float:
+        """Seconds since the call began."""
+        return time.monotonic() - self.started
+
+    def time_left(self) -> float | None:
+        """Seconds the next attempt may take: the per-attempt timeout, cut to the deadline."""
+        limit = self.options.timeout
+        deadline = self.options.retry.deadline
+        if deadline is not None:
+            left = max(deadline - self.elapsed(), 0.0)
+            limit = left if limit is None else min(limit, left)
+        return limit
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body chunk by chunk, never more than asked for at once."""
+
+    __slots__ = ("_encoding", "_zlib")
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding
+        self._zlib: zlib._Decompress | None = None
+
+    def feed(self, chunk: bytes, limit: int) -> bytes:
+        """Up to `limit` decoded bytes of `chunk` (more means the body is over the cap)."""
+        if self._zlib is None:
+            if self._encoding == "gzip":
+                wbits = 31
+            elif chunk[:1] and chunk[0] & 0x0F == 8:
+                wbits = 15  # zlib-wrapped deflate, as RFC 9110 means it
+            else:
+                wbits = -15  # raw deflate, as some servers send it
+            self._zlib = zlib.decompressobj(wbits)
+        try:
+            return self._zlib.decompress(chunk, limit)
+        except zlib.error:
+            raise UnexpectedEncodingError(
+                f"Response body is not valid {self._encoding} data"
+            ) from None
+
+
+class _DroppedConnection(aiohttp.ClientConnectionError):
+    """A connection lost under a sent request, raised as a type aiohttp does not resend."""
+
+
+async def _no_silent_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """aiohttp sends a GET or DELETE once more, unseen, when a reused connection drops; the
+    retry loop must see (count, budget, log) every send, so the drop is passed up."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # the connection was never made: nothing was sent
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _DroppedConnection(f"{type(exc).__name__}: {exc}") from None
 
 
 class Transport:
-    """Owns the session (unless the user brought one) and performs GETs against the API."""
+    """Sends every request of a client (and of its copies): owns the session unless the user
+    brought one, the retry budget, the rate limiter, and the closed state."""
 
     __slots__ = (
-        "_aiohttp_timeout",
         "_api_key",
+        "_attempts",
+        "_base_url",
         "_budget",
         "_closed",
-        "_first_total",
+        "_closing",
         "_headers",
+        "_json_headers",
         "_limiter",
         "_max_connections",
         "_max_response_bytes",
         "_owns_session",
-        "_policy",
         "_request_headers",
         "_session",
-        "_timeout",
-        "_total",
-        "_wheel",
     )
 
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: Secret,
+        base_url: str,
         user_agent: str,
-        timeout: aiohttp.ClientTimeout,
-        policy: RetryPolicy,
         max_connections: int,
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
-        limiter: RateLimiter | None = None,
+        budget: RetryBudget | None,
+        limiter: RateLimiter | None,
     ) -> None:
         self._api_key = api_key
-        # Built once: every request reuses the same header mapping.
+        self._base_url = base_url.rstrip("/")
         self._headers = {
-            "x-api-key": api_key,
-            hdrs.USER_AGENT: user_agent,
-            hdrs.ACCEPT: "application/json",
+            "x-api-key": api_key.value,
+            "User-Agent": user_agent,
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
-        self._timeout = timeout
-        # The total per attempt is enforced by a shared-timer wheel (see _timeouts.py);
-        # aiohttp keeps the other limits (connect, sock_read, ...), which arm no timer
-        # per request unless set.
-        self._aiohttp_timeout = _with_total(timeout, None)
-        # A call's deadline also bounds its first attempt.
-        deadline = policy.deadline
-        # aiohttp reads a total of 0 (or less) as "no total"; so does the wheel.
-        self._total = timeout.total if timeout.total is not None and timeout.total > 0 else None
-        first = self._total
-        if deadline is not None and (first is None or deadline < first):
-            first = deadline
-        self._first_total = first
-        self._wheel = TimeoutWheel(tick_for(first)) if first is not None else None
-        self._policy = policy
-        self._budget = RetryBudget(policy.budget) if policy.budget is not None else None
+        # Our own session carries the headers as defaults; a user's gets them per request.
+        self._request_headers = None if session is None else self._headers
+        self._json_headers = {**(self._request_headers or {}), **_JSON_CONTENT}
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._session = session
         self._owns_session = session is None
-        # Our own session carries the headers as defaults (nothing to merge per request);
-        # a user's session gets them on each request instead.
-        self._request_headers: dict[str, str] | None = None if session is None else self._headers
-        self._closed = False
+        self._budget = budget
         self._limiter = limiter
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None  # resolved by close(): ends pauses
+        self._attempts: set[asyncio.Timeout] = set()  # in flight: close() expires them
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r}, closed={self._closed})"
 
     @property
     def closed(self) -> bool:
@@ -129,227 +254,240 @@ class Transport:
         """The session in use, if one was created or given."""
         return self._session
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is not None and not self._closed:
-            return session
-        if self._closed:
-            raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
-        # Created lazily so the connector binds to the loop that actually runs the calls.
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_connections),
-            timeout=self._aiohttp_timeout,
-            headers=self._headers,
-        )
-        self._session = session
-        return session
-
     async def close(self) -> None:
-        """Close the session if this transport created it. Idempotent."""
+        """End every pending call with `ClientClosedError` and close the session if this
+        transport created it. Idempotent."""
         self._closed = True
+        if self._closing is not None and not self._closing.done():
+            self._closing.set_result(None)
+        now = asyncio.get_running_loop().time()
+        for scope in self._attempts:
+            if not scope.expired():
+                scope.reschedule(now)
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def get(self, url: URL, parse: Callable[[bytes, int, str], T], key: str) -> T:
-        """GET `url`, retrying per the policy, then `parse(body, status, key)` a 2xx body.
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[Response], T],
+        options: CallOptions,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+        on_throttle: Callable[[], object] | None = None,
+    ) -> T:
+        """Send `method` to `path` (encoded, below the base URL) and return `parse(response)`
+        of the 2xx answer, retrying per `options.retry`.
 
-        Errors raised (by the exchange or by `parse`) carry how many attempts were made.
+        `parse` runs inside the attempt: a `ResponseMismatchError` from it drops the
+        connection and the attempt is retried like a connection error; any other
+        `TavusError` from it is raised. `on_throttle()` is called on every 429 answer.
+        Raises a `TavusError` carrying how many attempts were made.
         """
-        # The deadline clock starts with the call (only read when a deadline is set).
-        started = time.monotonic() if self._policy.deadline is not None else 0.0
-        try:
-            status, body = await self._attempt(url, self._first_total)
-            attempts = 1
-        except TavusError as exc:
-            status, body, attempts = await self._retry(url, exc, started)
-        if self._budget is not None:
-            self._budget.refund()
-        try:
-            return parse(body, status, key)
-        except TavusError as exc:
-            exc.attempts = attempts
-            raise
-
-    async def _attempt(self, url: URL, total: float | None) -> tuple[int, bytes]:
-        """One HTTP exchange: a 2xx gives (status, body); anything else raises a `TavusError`.
-
-        `total` bounds the exchange (None: unbounded, as with `ClientTimeout(total=None)`).
-        """
-        session = self._session
-        if session is None or self._closed:
-            session = self._get_session()
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        failure: Exception
-        wheel = self._wheel
-        expiry = wheel.arm(total) if wheel is not None and total is not None else None
-        try:
-            # Awaited rather than `async with`: the context manager's four extra coroutines
-            # per request buy nothing for a GET without a body; `release()` is all it does.
-            resp = await session.get(
-                url,
-                headers=self._request_headers,
-                timeout=self._aiohttp_timeout,
-                allow_redirects=False,
-                raise_for_status=False,  # even if the user's session says otherwise
-            )
-            try:
-                status = resp.status
-                cap = self._max_response_bytes
-                length = resp.content_length
-                if length is not None and length <= cap and _ENCODING not in resp.headers:
-                    body = await resp.read()  # the parser stops at Content-Length: bounded
-                else:
-                    body = await self._read_capped(resp, length)
-                if 200 <= status < 300:
-                    return status, body
-                error = error_for_status(
-                    status, body, resp.headers, secret=self._api_key, reason=resp.reason
-                )
-                error.retry_after = parse_retry_after(resp.headers, time.time())
-                if status == 429:
-                    hook = THROTTLE_HOOK.get()
-                    if hook is not None:
-                        hook()
-                raise error
-            finally:
-                resp.release()
-        except TavusError as exc:
-            exc.attempts = 1
-            raise
-        except asyncio.CancelledError:
-            if expiry is None or not expiry.is_timeout():
-                raise
-            failure = APITimeoutError(f"Request timed out after {total:g}s", attempts=1)
-        # The errors below are built here but raised after the `except` block: raised inside
-        # it, they would keep aiohttp's exception as `__context__`, and that exception's
-        # `request_info` carries the request headers, API key included.
-        except TimeoutError as exc:
-            failure = APITimeoutError(self._describe(exc, "Request timed out"), attempts=1)
-        except aiohttp.InvalidURL as exc:
-            failure = ValueError(f"Invalid request URL: {redact(str(exc), self._api_key)}")
-        except aiohttp.ClientResponseError as exc:
-            # aiohttp reports an unparsable response (bad status line, oversized header) as a
-            # synthetic 400: that is a broken connection, not the API's BadRequestError.
-            failure = APIConnectionError(
-                self._describe(exc, "Invalid HTTP response from server"), attempts=1
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            failure = APIConnectionError(self._describe(exc, "Connection error"), attempts=1)
-        finally:
-            if expiry is not None:
-                expiry.disarm()
-        if self._closed:  # the client was closed under this request
-            failure = ClientClosedError("This AsyncTavus client was closed during the request.")
-            failure.attempts = 1
-        raise failure
-
-    def _describe(self, exc: BaseException, what: str) -> str:
-        detail = str(exc)
-        text = (
-            f"{what}: {type(exc).__name__}: {detail}" if detail else f"{what}: {type(exc).__name__}"
+        body = None if json is None else msgspec.json.encode(json)
+        del json  # the caller's JSON may hold credentials: out of the frame's locals
+        call = _Call(method, self._url(path), params, body, parse, options, on_throttle)
+        loop = retrying(
+            options.retry,
+            method,
+            elapsed=call.elapsed,
+            budget=self._budget,
+            closed=lambda: self._closed,
+            sleep=self._pause,
+            label=redact(f"{method} {path}", self._api_key),
         )
-        return redact(text, self._api_key)
+        async for attempt in loop:
+            with attempt:
+                result = await self._attempt(call, attempt.retry_state.attempt_number)
+                if self._budget is not None:
+                    self._budget.refund()
+                return result
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, length: int | None) -> bytes:
-        """Read a compressed or unsized body, bounding its decoded size by the cap."""
+    def _url(self, path: str) -> URL:
+        return URL(self._base_url + path, encoded=True)
+
+    async def _attempt(self, call: _Call[T], number: int) -> T:
+        """One attempt: exchange, then map a non-2xx status to its error or parse the body.
+
+        A failure leaves as a `TavusError` raised from here, outside any `except` and with
+        the frames below dropped: they hold aiohttp's response and the raw body.
+        """
+        await self._wait_for_slot(number)
+        link: asyncio.BaseTransport | None = None
+        failure: TavusError
+        try:
+            response, link = await self._exchange_in_time(call, number)
+            if 200 <= response.status_code < 300:
+                return call.parse(response)
+            failure = self._status_error(response, call)
+        except TavusError as exc:
+            failure = exc
+            _mask(failure, self._api_key)
+        except asyncio.CancelledError:
+            if not self._closed_under(asyncio.current_task()):
+                raise
+            failure = self._closed_error("closed during the request")
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+            failure = self._connection_error(exc, call)
+        if isinstance(failure, ResponseMismatchError) and link is not None:
+            link.close()  # the answer meant for this request may still come on it: drop it
+        failure.attempts = number
+        raise failure.with_traceback(None)
+
+    async def _wait_for_slot(self, number: int) -> None:
+        """Wait for the rate limiter (if any); refuse once the client is closed."""
+        if self._limiter is not None and not self._closed:
+            await self._limiter.acquire(self._pause)
+        if self._closed:
+            raise self._closed_error("closed", attempts=number - 1)
+
+    async def _exchange_in_time(
+        self, call: _Call[T], number: int
+    ) -> tuple[Response, asyncio.BaseTransport | None]:
+        """The exchange within the attempt's time; `close()` can expire it at once."""
+        scope = asyncio.timeout(call.time_left())
+        self._attempts.add(scope)
+        try:
+            async with scope:
+                return await self._exchange(call, number)
+        finally:
+            self._attempts.discard(scope)
+
+    async def _exchange(
+        self, call: _Call[T], number: int
+    ) -> tuple[Response, asyncio.BaseTransport | None]:
+        """Send the request and read the whole body; also return the connection's socket
+        transport, so a confused connection can be dropped after the body was read."""
+        session = self._session_in_use()
+        async with session.request(
+            call.method,
+            call.url,
+            params=call.params,
+            data=call.body,
+            headers=self._json_headers if call.body is not None else self._request_headers,
+            timeout=call.options.io_timeout,
+            allow_redirects=False,
+            raise_for_status=False,  # even if a user's session says otherwise
+            auto_decompress=False,  # decoded in `_read`, within the size cap
+        ) as resp:
+            link = resp.connection.transport if resp.connection is not None else None
+            body = await self._read(resp)
+            return Response(resp.status, resp.headers, body, number, call.elapsed()), link
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""
+        encoding = resp.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+        if encoding not in _ACCEPTED_ENCODINGS:
+            raise UnexpectedEncodingError(
+                f"Response in Content-Encoding {redact(encoding[:40], self._api_key)!r}, "
+                f"which the client did not ask for ({ACCEPT_ENCODING})"
+            )
+        inflater = _Inflater(encoding) if encoding in ("gzip", "deflate") else None
         cap = self._max_response_bytes
-        if length is not None and length > cap and _ENCODING not in resp.headers:
+        declared = resp.content_length
+        if inflater is None and declared is not None and declared > cap:
             raise ResponseTooLargeError(
-                f"Response declares {length} bytes, over the {cap}-byte cap"
+                f"Response declares {declared} bytes, over the {cap}-byte cap"
             )
         chunks: list[bytes] = []
-        total = 0
+        size = 0
         async for chunk in resp.content.iter_any():
-            total += len(chunk)
-            if total > cap:
+            if inflater is not None:
+                chunk = inflater.feed(chunk, cap - size + 1)
+            size += len(chunk)
+            if size > cap:
                 raise ResponseTooLargeError(f"Response body exceeds the {cap}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _retry(self, url: URL, first: TavusError, started: float) -> tuple[int, bytes, int]:
-        """Retry after a failed first attempt; tenacity drives the waits and stop rules."""
-        policy = self._policy
-        if policy.max_retries == 0 or not is_retryable(first):
-            raise first
-        pending: TavusError | None = first
-        budget = self._budget
-        deadline = policy.deadline
-
-        def should_stop(state: RetryCallState) -> bool:
-            # Order matters: the budget is spent last, only for a retry that will happen.
-            if state.attempt_number > policy.max_retries or self._closed:
-                return True
-            exc = state.outcome.exception() if state.outcome is not None else None
-            requested = retry_after_of(exc) if exc is not None else None
-            if (
-                policy.respect_retry_after
-                and requested is not None
-                and requested > policy.max_retry_after
-            ):
-                return True
-            if deadline is not None and (
-                time.monotonic() - started + state.upcoming_sleep >= deadline
-            ):
-                return True
-            return budget is not None and not budget.try_spend()
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            assert exc is not None
-            return wait_for(policy, state.attempt_number, exc, default_rand)
-
-        def log_retry(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            what = (
-                f"status {exc.status_code}"
-                if isinstance(exc, APIStatusError)
-                else type(exc).__name__
+    def _session_in_use(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise self._closed_error("closed")
+        if self._session is None:
+            # Created on first use, so the connector binds to the loop that runs the calls.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers=self._headers,
+                timeout=_NO_IO_TIMEOUT,
+                middlewares=(_no_silent_resend,),
             )
-            logger.debug(
-                "Retrying GET %s after %s (attempt %d of %d), waiting %.3fs",
-                url,
-                what,
-                state.attempt_number,
-                policy.max_retries + 1,
-                state.upcoming_sleep,
-            )
+        elif self._session.closed:
+            raise ClientClosedError("The aiohttp session given to this client is closed.")
+        return self._session
 
-        retrying = AsyncRetrying(
-            stop=should_stop,
-            wait=wait,
-            # Anything that is not an Exception (CancelledError) is never retried.
-            retry=retry_if_exception(is_retryable),
-            before_sleep=log_retry,
-            sleep=policy.sleep or asyncio.sleep,
-            reraise=True,
+    def _status_error(self, response: Response, call: _Call[T]) -> APIStatusError:
+        status = response.status_code
+        error = error_for_status(
+            status, response.body, response.headers, secret=self._api_key, reason=_phrase(status)
         )
-        attempt_number = 0
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempt_number = attempt.retry_state.attempt_number
-                    if pending is not None:
-                        # Replay the first failure so tenacity counts it as attempt 1.
-                        error, pending = pending, None
-                        raise error
-                    total = self._total
-                    if deadline is not None:
-                        remaining = deadline - (time.monotonic() - started)
-                        if total is None or remaining < total:
-                            total = max(remaining, 0.001)
-                    status, body = await self._attempt(url, total)
-                    return status, body, attempt_number
-        except TavusError as exc:
-            exc.attempts = attempt_number
-            raise
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        error.retry_after = parse_retry_after(response.headers, time.time())
+        if status == 429 and call.on_throttle is not None:
+            call.on_throttle()
+        return error
+
+    def _connection_error(self, exc: BaseException, call: _Call[T]) -> TavusError:
+        """The error for an exchange that produced no usable answer."""
+        if self._closed:
+            return self._closed_error("closed during the request")
+        # Refused, DNS, connect timeout: the request never left.
+        sent = not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+        if isinstance(exc, TimeoutError):
+            limit = call.options.timeout
+            what = f"Request timed out after {limit:g}s" if limit else "Request timed out"
+            return APITimeoutError(self._describe(exc, what), request_sent=sent)
+        if isinstance(exc, aiohttp.ClientResponseError):
+            # aiohttp reports an unparsable answer (bad status line, oversized header) as a
+            # synthetic 400: a broken connection, not the API's BadRequestError.
+            what = "Invalid HTTP response from server"
+            return APIConnectionError(self._describe(exc, what), request_sent=sent)
+        return APIConnectionError(self._describe(exc, "Connection error"), request_sent=sent)
+
+    def _describe(self, exc: BaseException, what: str) -> str:
+        detail = str(exc)
+        name = type(exc).__name__
+        return redact(f"{what}: {name}: {detail}" if detail else f"{what}: {name}", self._api_key)
+
+    def _closed_under(self, task: asyncio.Task[object] | None) -> bool:
+        # Closing the pool cancels the futures of requests waiting for a connection: that
+        # CancelledError is the close's when nobody is cancelling the task itself.
+        return self._closed and task is not None and task.cancelling() == 0
+
+    def _closed_error(self, when: str, *, attempts: int = 0) -> ClientClosedError:
+        error = ClientClosedError(f"This AsyncTavus client was {when}; create a new one.")
+        error.attempts = attempts
+        return error
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait between attempts or for a rate-limit slot; `close()` ends the wait at once."""
+        if self._closed:
+            return
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+        await asyncio.wait((self._closing,), timeout=seconds)
 
 
-def _with_total(timeout: aiohttp.ClientTimeout, total: float | None) -> aiohttp.ClientTimeout:
+def _mask(error: TavusError, key: Secret) -> None:
+    """Mask the key in an error's text (a parse step may quote a body that echoes it)."""
+    error.args = tuple(redact(a, key) if isinstance(a, str) else a for a in error.args)
+    message = getattr(error, "message", None)
+    if isinstance(message, str):
+        error.message = redact(message, key)  # type: ignore[attr-defined]
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
+
+
+def _without_total(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
-        total=total,
+        total=None,
         connect=timeout.connect,
         sock_read=timeout.sock_read,
         sock_connect=timeout.sock_connect,

@@ -5,11 +5,14 @@ Nothing here does I/O, so every mapping rule is tested without a server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from ._secret import MASK, Secret
 
 __all__ = [
     "APIConnectionError",
@@ -26,8 +29,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseMismatchError",
     "ResponseTooLargeError",
     "TavusError",
+    "UnexpectedEncodingError",
     "UnprocessableEntityError",
     "error_for_status",
     "redact",
@@ -52,7 +57,7 @@ class MissingAPIKeyError(TavusError):
 
 
 class InvalidPersonaIdError(TavusError, ValueError):
-    """A persona id that is unsafe to put in a URL path; raised before any I/O."""
+    """An id that is unsafe to put in a URL path; raised before any I/O."""
 
 
 class ClientClosedError(TavusError, RuntimeError):
@@ -60,19 +65,42 @@ class ClientClosedError(TavusError, RuntimeError):
 
 
 class APIConnectionError(TavusError):
-    """The request did not produce a usable HTTP response (refused, reset, protocol error)."""
+    """The request did not produce a usable HTTP response (refused, reset, protocol error).
 
-    def __init__(self, message: str = "Connection error.", *, attempts: int = 0) -> None:
+    `request_sent` is False when the failure came before the request left (connection
+    refused, DNS, connect timeout): the server cannot have acted on it, so even a write
+    is safe to send again.
+    """
+
+    def __init__(
+        self, message: str = "Connection error.", *, attempts: int = 0, request_sent: bool = True
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.attempts = attempts
+        self.request_sent = request_sent
 
 
 class APITimeoutError(APIConnectionError):
     """An attempt took longer than the configured timeout."""
 
-    def __init__(self, message: str = "Request timed out.", *, attempts: int = 0) -> None:
-        super().__init__(message, attempts=attempts)
+    def __init__(
+        self, message: str = "Request timed out.", *, attempts: int = 0, request_sent: bool = True
+    ) -> None:
+        super().__init__(message, attempts=attempts, request_sent=request_sent)
+
+
+class ResponseMismatchError(APIConnectionError):
+    """A 2xx response described another resource than the one requested.
+
+    That is a response meant for another request (a stray one left on a reused
+    connection): the connection is dropped and the request retried on a fresh one.
+    """
+
+
+class UnexpectedEncodingError(APIConnectionError):
+    """The response came in a Content-Encoding the client did not ask for, or could not
+    decode it. Not retried: the server would send the same again."""
 
 
 class ResponseTooLargeError(APIConnectionError):
@@ -140,11 +168,11 @@ class AuthenticationError(APIStatusError):
 
 
 class PermissionDeniedError(APIStatusError):
-    """403: the key may not read this persona."""
+    """403: the key may not access this resource."""
 
 
 class NotFoundError(APIStatusError):
-    """404, or a 2xx envelope with no persona in it."""
+    """404 (or a 2xx envelope that holds no item): no such resource."""
 
 
 class ConflictError(APIStatusError):
@@ -160,7 +188,7 @@ class RateLimitError(APIStatusError):
 
 
 class InternalServerError(APIStatusError):
-    """Any 5xx."""
+    """A status from 500 to 599."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
@@ -178,15 +206,47 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 MIN_SECRET_LENGTH = 6
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Return `text` with every occurrence of `secret` replaced by a mask."""
-    if secret and len(secret) >= MIN_SECRET_LENGTH and secret in text:
-        return text.replace(secret, "***")
-    return text
+# A JSON string escape: `\u0074` or `\n`, `\/`, ... (one level, as a JSON body carries it).
+_JSON_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
+_SHORT_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    if match[1] is None:
+        return _SHORT_ESCAPES[match[2]]
+    code = int(match[1], 16)
+    return match[0] if 0xD800 <= code <= 0xDFFF else chr(code)  # lone surrogates stay escaped
+
+
+def redact(text: str, secret: Secret | str | None) -> str:
+    """Return `text` with every occurrence of `secret` masked, JSON-escaped ones included.
+
+    When the secret appears only once JSON string escapes are undone (`\u0074k_...`), the
+    text is returned unescaped, with the secret masked.
+    """
+    key = secret.value if isinstance(secret, Secret) else secret
+    if not key or len(key) < MIN_SECRET_LENGTH:
+        return text
+    if "\\" in text:
+        unescaped = _JSON_ESCAPE.sub(_unescape_one, text)
+        if key in unescaped:
+            text = unescaped
+    return text.replace(key, MASK) if key in text else text
 
 
 def snippet(
-    body: bytes | bytearray | memoryview, secret: str | None = None, limit: int = SNIPPET_LIMIT
+    body: bytes | bytearray | memoryview,
+    secret: Secret | str | None = None,
+    limit: int = SNIPPET_LIMIT,
 ) -> str:
     """A short, printable, redacted beginning of a response body for error messages."""
     text = bytes(body[: limit * 4]).decode("utf-8", errors="replace")
@@ -220,7 +280,7 @@ def _scrub_parsed(parsed: object, secret: str) -> object:
     needle = secret.encode()
     if needle not in encoded:
         return parsed
-    return _JSON_DECODER.decode(encoded.replace(needle, b"***"))
+    return _JSON_DECODER.decode(encoded.replace(needle, MASK.encode()))
 
 
 def error_for_status(
@@ -228,36 +288,40 @@ def error_for_status(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    secret: str | None = None,
+    secret: Secret | str | None = None,
     reason: str | None = None,
 ) -> APIStatusError:
     """Build the exception for a non-2xx response. Pure: no I/O, never raises.
 
     The message is read from the JSON body's `message`, then `error`, then `detail`;
     a non-JSON body (an HTML page from a proxy) gives a short text snippet instead.
-    `secret` (the API key) is scrubbed from the message, the body and the headers.
+    `secret` (the API key) is masked in the message, the body and the headers, also where
+    the body carries it JSON-escaped; an `x-api-key` response header is dropped.
+    Only 500-599 are server errors (`InternalServerError`); any other unmapped status,
+    999 included, is a plain `APIStatusError`.
     """
-    scrub = secret is not None and len(secret) >= MIN_SECRET_LENGTH
-    if scrub and body:
-        body = body.replace(secret.encode(), b"***")  # type: ignore[union-attr]
+    key = secret.value if isinstance(secret, Secret) else secret
+    if key is not None and len(key) < MIN_SECRET_LENGTH:
+        key = None
+    if key is not None and body:
+        body = body.replace(key.encode(), MASK.encode())
     try:
         parsed: object = _JSON_DECODER.decode(body) if body else None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         parsed = None
-    if scrub and parsed is not None:
-        parsed = _scrub_parsed(parsed, secret)  # type: ignore[arg-type]
+    if key is not None and parsed is not None:
+        parsed = _scrub_parsed(parsed, key)
     message = _message_from(parsed)
     if message is not None and len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + "..."
     if message is None:
-        text = snippet(body, secret).strip()
-        message = text or reason or "HTTP error"
+        message = snippet(body, key).strip() or reason or "HTTP error"
     if parsed is None and body:
-        parsed = snippet(body, secret, limit=1000)
-    safe_headers = [(k, redact(v, secret)) for k, v in headers.items() if k.lower() != "x-api-key"]
+        parsed = snippet(body, key, limit=1000)
+    safe_headers = [(k, redact(v, key)) for k, v in headers.items() if k.lower() != "x-api-key"]
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
-        cls = InternalServerError if status >= 500 else APIStatusError
+        cls = InternalServerError if 500 <= status <= 599 else APIStatusError
     return cls(
-        redact(message, secret), status_code=status, body=parsed, headers=CIMultiDict(safe_headers)
+        redact(message, key), status_code=status, body=parsed, headers=CIMultiDict(safe_headers)
     )

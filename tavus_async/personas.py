@@ -3,38 +3,31 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from typing import Final
-
-from yarl import URL
+from urllib.parse import quote
 
 from . import _bulk
 from ._cache import TTLCache
 from ._coalesce import Coalescer
-from ._transport import Transport
-from .errors import ClientClosedError, InvalidPersonaIdError, TavusError
-from .models import Persona, parse_response
+from ._transport import CallOptions, Response, Transport
+from .errors import ClientClosedError, InvalidPersonaIdError, ResponseMismatchError, TavusError
+from .models import Persona, decode_persona
 
 __all__ = ["Personas", "validate_persona_id"]
 
+PATH: Final = "/v2/personas"
 MAX_PERSONA_ID_LENGTH: Final = 256
 DEFAULT_CONCURRENCY: Final = 32
 # Path separators, query/fragment/escape characters, whitespace, C0/C1 controls, "..", and an
 # id of only dots ("." is a dot-segment: the URL would normalise to the list endpoint).
-# Lone surrogates too: yarl drops them silently, which would change the path.
+# Lone surrogates too: they cannot be encoded into a URL.
 _FORBIDDEN: Final = re.compile(r"[/?#%\s\x00-\x1f\x7f-\x9f\ud800-\udfff]|\.\.|^\.+$")
-# RFC 3986 unreserved characters but ".", within the length limit: such an id is valid (one
-# regex call for the common case) and goes into the path as it is, so its URL is built
-# without yarl's parse-and-quote pass (a few µs per request).
-_PLAIN_ID: Final = re.compile(rf"[A-Za-z0-9_~-]{{1,{MAX_PERSONA_ID_LENGTH}}}").fullmatch
+# RFC 3986 `pchar` minus "%" (refused above): what a path segment may carry unquoted.
+_SEGMENT_SAFE: Final = "!$&'()*+,;=:@"
 
 #: `on_progress(done, total)`: called after each completed id; `total` is None when unknown.
 ProgressCallback = Callable[[int, int | None], object]
-
-
-def _quote_segment(persona_id: str) -> str:
-    """The id percent-encoded as one path segment, exactly as yarl quotes a path."""
-    return URL("/").with_path("/" + persona_id).raw_path[1:]
 
 
 def validate_persona_id(persona_id: str) -> str:
@@ -43,8 +36,6 @@ def validate_persona_id(persona_id: str) -> str:
     Raises `InvalidPersonaIdError` (a `ValueError` and a `TavusError`), checked before any
     I/O so a bad id can never reach another endpoint; `TypeError` for a non-string.
     """
-    if type(persona_id) is str and _PLAIN_ID(persona_id) is not None:
-        return persona_id
     if not isinstance(persona_id, str):
         raise TypeError(f"persona_id must be a str, not {type(persona_id).__name__}")
     if not persona_id:
@@ -61,78 +52,76 @@ def validate_persona_id(persona_id: str) -> str:
     return persona_id
 
 
+def _decode(response: Response, persona_id: str) -> Persona:
+    """The persona `persona_id` from a 2xx answer; one naming another persona is an answer
+    meant for another request (retried on a fresh connection), never a `NotFoundError`."""
+    persona = decode_persona(response.body, persona_id=persona_id)
+    if persona.persona_id != persona_id:
+        raise ResponseMismatchError(
+            f"The answer to a lookup of persona {persona_id!r} named another persona "
+            "(a response meant for another request)"
+        )
+    return persona
+
+
 class Personas:
     """Persona lookups. Reach it as `AsyncTavus(...).personas`."""
 
-    __slots__ = ("_base", "_cache", "_coalescer", "_parse", "_path_prefix", "_transport")
+    __slots__ = ("_cache", "_coalescer", "_options", "_transport")
 
     def __init__(
         self,
         transport: Transport,
-        base_url: str,
-        secret: str,
+        options: CallOptions,
         cache: TTLCache[Persona] | None = None,
-        *,
-        coalesce: bool = True,
+        coalescer: Coalescer[Persona] | None = None,
     ) -> None:
         self._transport = transport
-        self._base = URL(base_url)
-        self._path_prefix = f"{self._base.raw_path.rstrip('/')}/v2/personas/"
-
-        # Built once. A closure rather than `functools.partial`, whose repr would show the key
-        # wherever frame locals are printed or captured (tracebacks, error trackers).
-        def parse(body: bytes, status: int, persona_id: str) -> Persona:
-            return parse_response(body, status, persona_id, secret)
-
-        self._parse = parse
+        self._options = options
         self._cache = cache
-        self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
+        self._coalescer = coalescer
+
+    def __repr__(self) -> str:
+        return f"Personas({self._transport!r})"
 
     async def get(self, persona_id: str) -> Persona:
         """Fetch one persona by id (`GET /v2/personas/{persona_id}`).
 
-        Concurrent calls for the same id share one request (unless the client was made
-        with `coalesce=False`); cancelling one caller does not cancel it for the others,
-        and it is cancelled once no caller waits. Raises
-        `InvalidPersonaIdError` for an unsafe id (before any I/O), an `APIStatusError`
-        subclass for an error status, `APIConnectionError` / `APITimeoutError` when the
-        network fails after retries, and `DecodeError` for a 2xx body that is not a persona.
+        Concurrent lookups of the same id (by `get`, `get_many` or `iter_many`) share one
+        request (unless the client was made with `coalesce=False`); cancelling one caller
+        does not cancel it for the others, and it is cancelled once no caller waits.
+        Raises `InvalidPersonaIdError` for an unsafe id (before any I/O), an
+        `APIStatusError` subclass for an error status, `APIConnectionError` /
+        `APITimeoutError` when the network fails after retries, and `DecodeError` for a
+        2xx body that is not a persona.
         """
         validate_persona_id(persona_id)
+        return await self._lookup(persona_id)
+
+    async def _lookup(
+        self, persona_id: str, on_throttle: Callable[[], None] | None = None
+    ) -> Persona:
+        """A validated id through the cache, then the shared request."""
         if self._cache is not None:
-            hit = self._fresh_from_cache(persona_id)
+            if self._transport.closed:  # a closed client answers nothing, not even from cache
+                raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
+            hit = self._cache.get(persona_id)
             if hit is not None:
                 return hit
         if self._coalescer is None:
-            return await self._fetch(persona_id)
-        return await self._coalescer.run(persona_id, self._fetch)
+            return await self._fetch(persona_id, on_throttle)
+        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, on_throttle))
 
-    def _fresh_from_cache(self, persona_id: str) -> Persona | None:
-        if self._transport.closed:  # a closed client answers nothing, not even from cache
-            raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
-        return self._cache.get(persona_id) if self._cache is not None else None
-
-    def _fetch(self, persona_id: str) -> Awaitable[Persona]:
-        """One lookup of a validated id. Without a cache this is the transport's coroutine
-        itself: no coroutine layer of our own per request."""
-        if self._cache is None:
-            return self._request(persona_id)
-        return self._fetch_cached(persona_id, self._cache)
-
-    def _request(self, persona_id: str) -> Awaitable[Persona]:
-        """The GET (with retries) for one validated id, as the transport's coroutine."""
-        # The prefix is already encoded (`raw_path`), so only the id may need quoting.
-        segment = persona_id if _PLAIN_ID(persona_id) else _quote_segment(persona_id)
-        url = self._base.with_path(self._path_prefix + segment, encoded=True)
-        return self._transport.get(url, self._parse, persona_id)
-
-    async def _fetch_cached(self, persona_id: str, cache: TTLCache[Persona]) -> Persona:
-        """One lookup of a validated id through the cache."""
-        hit = self._fresh_from_cache(persona_id)
-        if hit is not None:
-            return hit
-        persona = await self._request(persona_id)
-        cache.put(persona_id, persona)
+    async def _fetch(self, persona_id: str, on_throttle: Callable[[], None] | None) -> Persona:
+        persona = await self._transport.request(
+            "GET",
+            f"{PATH}/{quote(persona_id, safe=_SEGMENT_SAFE)}",
+            parse=lambda response: _decode(response, persona_id),
+            options=self._options,
+            on_throttle=on_throttle,
+        )
+        if self._cache is not None:
+            self._cache.put(persona_id, persona)
         return persona
 
     async def get_many(
@@ -144,7 +133,7 @@ class Personas:
     ) -> list[Persona | TavusError]:
         """Fetch many personas concurrently; the results are aligned with `ids`.
 
-        Each distinct id is fetched once; at most `concurrency` requests are in flight.
+        Each distinct id is looked up once; at most `concurrency` requests are in flight.
         With `return_exceptions=False` the first failure is raised and the rest cancelled;
         with `True` a failed slot holds its `TavusError`. Every id is validated before any
         I/O. On 429s the engine lowers its concurrency (AIMD) and raises it again as
@@ -154,7 +143,7 @@ class Personas:
         for persona_id in id_list:
             validate_persona_id(persona_id)
         return await _bulk.get_many(
-            self._fetch,
+            self._lookup,
             id_list,
             concurrency=concurrency,
             return_exceptions=return_exceptions,
@@ -175,7 +164,7 @@ class Personas:
         in `contextlib.aclosing(...)`.
         """
         return _bulk.iter_many(
-            self._fetch,
+            self._lookup,
             ids,
             concurrency=concurrency,
             on_progress=on_progress,

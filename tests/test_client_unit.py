@@ -362,9 +362,15 @@ def test_client_timeout_passes_through() -> None:
     assert AsyncTavus(api_key=KEY, timeout=timeout).timeout is timeout
 
 
-@pytest.mark.parametrize("bad", [0, 0.0, -1, -0.5, float("nan"), True])
+@pytest.mark.parametrize("bad", [0, 0.0, -1, -0.5, float("nan"), float("inf")])
 def test_bad_timeout(bad: float) -> None:
     with pytest.raises(ValueError, match="timeout"):
+        AsyncTavus(api_key=KEY, timeout=bad)
+
+
+@pytest.mark.parametrize("bad", [True, "5", None])
+def test_timeout_of_the_wrong_type(bad: Any) -> None:
+    with pytest.raises(TypeError, match="timeout"):
         AsyncTavus(api_key=KEY, timeout=bad)
 
 

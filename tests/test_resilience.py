@@ -397,23 +397,27 @@ async def test_stale_keep_alive_connection_is_retried_transparently(server: Fake
     async with client_for(server, tiny()) as client:
         await client.personas.get(pid)  # warm: one pooled keep-alive connection
         assert server.request_count == 1
-        # aiohttp itself retries the first close on a reused connection; the second one
-        # surfaces as a ServerDisconnectedError that the SDK must retry.
+        # Each close is one attempt the SDK retries (aiohttp's own silent resend is off).
         server.enqueue(Fault.close_connection(), Fault.close_connection())
         persona = await client.personas.get(pid)
+        assert client._transport.budget is not None
+        # Two retries spent, one success refunded.
+        assert client._transport.budget.tokens == pytest.approx(BudgetConfig().capacity - 1.9)
     assert persona.persona_id == pid
     assert server.pending_faults == 0
     assert server.request_count == 4
 
 
-async def test_two_closed_connections_without_retries_surface(server: FakeTavus) -> None:
+async def test_a_dropped_keep_alive_connection_is_one_counted_attempt(server: FakeTavus) -> None:
+    """aiohttp would resend the GET once, unseen by the retry count and the budget."""
     pid = server.persona_ids[6]
     async with client_for(server, tiny(max_retries=0)) as client:
-        await client.personas.get(pid)
-        server.enqueue(Fault.close_connection(), Fault.close_connection())
+        await client.personas.get(pid)  # warm: one pooled keep-alive connection
+        server.enqueue(Fault.close_connection())
         with pytest.raises(APIConnectionError) as caught:
             await client.personas.get(pid)
     assert caught.value.attempts == 1
+    assert server.request_count == 2  # the warm-up and the one attempt: nothing resent
 
 
 # --------------------------------------------------------------------------- retry budget

@@ -34,6 +34,7 @@ from tavus_async._retry import (
     RetryBudget,
     RetryPolicy,
     backoff,
+    gives_up,
     is_retryable,
     parse_retry_after,
     wait_for,
@@ -318,8 +319,16 @@ def test_retry_after_garbage_is_none(name: str, value: str) -> None:
         # ... unless it is garbage, then Retry-After is read.
         ({"retry-after-ms": "soon", "Retry-After": "30"}, 30.0),
         ({"retry-after-ms": "-1", "Retry-After": "7"}, 7.0),
-        # Fullwidth digits are digits to float(); still a finite, non-negative number.
-        ({"Retry-After": "\uff15"}, 5.0),
+        # Delta-seconds are ASCII digits only (float() would take all of these).
+        ({"Retry-After": "\uff15"}, None),
+        ({"Retry-After": "1_000"}, None),
+        ({"Retry-After": "1e3"}, None),
+        ({"Retry-After": "+5"}, None),
+        ({"Retry-After": "\u0665"}, None),  # ARABIC-INDIC DIGIT FIVE
+        ({"retry-after-ms": "1_000", "Retry-After": "2"}, 2.0),
+        ({"Retry-After": "\t4\t"}, 4.0),
+        ({"Retry-After": ".5"}, None),
+        ({"Retry-After": "5."}, None),
         ({}, None),
     ],
 )
@@ -702,3 +711,69 @@ def test_oversized_retry_after_error_is_not_retried_in_isolation() -> None:
     assert isinstance(error, RateLimitError)
     # wait_for never returns an oversized server wait: it falls back to the backoff.
     assert wait_for(policy, 1, error, _const(0.5)) <= policy.max_backoff
+
+
+# --------------------------------------------------------------------------- method-aware rules
+
+_UNSENT = APIConnectionError("refused", request_sent=False)
+_SENT = APIConnectionError("reset after sending")
+
+
+@pytest.mark.parametrize(
+    ("error", "get", "write", "write_with_retry_writes"),
+    [
+        (_UNSENT, True, True, True),
+        (_SENT, True, False, True),
+        (APITimeoutError(), True, False, True),
+        (APITimeoutError(request_sent=False), True, True, True),
+        (error_for_status(408, b"", {}), True, True, True),
+        (error_for_status(429, b"", {}), True, True, True),
+        (error_for_status(409, b"", {}), True, False, True),
+        (error_for_status(503, b"", {}), True, False, True),
+        (error_for_status(599, b"", {}), True, False, True),
+        (error_for_status(999, b"", {}), False, False, False),
+        (error_for_status(404, b"", {}), False, False, False),
+        (error_for_status(400, b"", {"x-should-retry": "true"}), True, False, True),
+        (error_for_status(429, b"", {"x-should-retry": "false"}), False, False, False),
+        (ResponseTooLargeError(), False, False, False),
+    ],
+)
+@pytest.mark.parametrize("write_method", ["POST", "PATCH"])
+def test_is_retryable_by_method(
+    error: BaseException, get: bool, write: bool, write_with_retry_writes: bool, write_method: str
+) -> None:
+    assert is_retryable(error, "GET") is get
+    assert is_retryable(error, "DELETE") is get
+    assert is_retryable(error, write_method) is write
+    assert is_retryable(error, write_method, retry_writes=True) is write_with_retry_writes
+
+
+def test_only_500_to_599_are_server_errors() -> None:
+    assert type(error_for_status(999, b"", {})) is APIStatusError
+    assert type(error_for_status(600, b"", {})) is APIStatusError
+    assert not is_retryable(error_for_status(600, b"", {}))
+    assert is_retryable(error_for_status(500, b"", {}))
+
+
+@pytest.mark.parametrize(
+    ("policy", "attempts", "retry_after", "elapsed_after_wait", "expected"),
+    [
+        (RetryPolicy(max_retries=2), 1, None, 0.0, False),
+        (RetryPolicy(max_retries=2), 2, None, 0.0, False),
+        (RetryPolicy(max_retries=2), 3, None, 0.0, True),
+        (RetryPolicy(max_retry_after=60), 1, 61.0, 0.0, True),
+        (RetryPolicy(max_retry_after=60), 1, 60.0, 0.0, False),
+        (RetryPolicy(max_retry_after=60, respect_retry_after=False), 1, 600.0, 0.0, False),
+        (RetryPolicy(deadline=5.0), 1, None, 4.9, False),
+        (RetryPolicy(deadline=5.0), 1, None, 5.0, True),
+    ],
+)
+def test_gives_up(
+    policy: RetryPolicy,
+    attempts: int,
+    retry_after: float | None,
+    elapsed_after_wait: float,
+    expected: bool,
+) -> None:
+    error = _status_error(429, retry_after)
+    assert gives_up(policy, attempts, error, elapsed_after_wait) is expected

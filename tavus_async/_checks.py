@@ -1,0 +1,36 @@
+"""Checks for constructor arguments: a bad value raises at construction, before any I/O.
+
+`bool` is refused wherever a number is expected (`True` is an `int` to Python, never a
+count or a duration to a user), and NaN and the infinities are refused unless allowed.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["check_count", "check_seconds"]
+
+
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """`value` if it is an `int` (not a bool) >= `minimum`; else TypeError or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_seconds(
+    name: str, value: object, *, minimum: float = 0.0, strict: bool = True, allow_inf: bool = False
+) -> float:
+    """`value` as a float if it is a real number (not a bool) above `minimum` (or equal to
+    it when `strict` is False), finite unless `allow_inf`; else TypeError or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if number < minimum or (strict and number == minimum):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be {relation} {minimum:g}, got {value!r}")
+    return number

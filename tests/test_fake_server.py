@@ -96,12 +96,11 @@ async def test_api_key_header_is_case_insensitive(
         assert resp.status == 200
 
 
-async def test_unknown_id_is_404(session: aiohttp.ClientSession) -> None:
+async def test_unknown_id_is_400_invalid_persona_id(session: aiohttp.ClientSession) -> None:
+    # The real API's answer to an unknown or malformed id (404 is not documented).
     async with session.get(url("pdoesnotexist"), headers=AUTH) as resp:
-        assert resp.status == 404
-        body = await resp.json()
-    assert body["message"] == "Persona not found"
-    assert "error" in body
+        assert resp.status == 400
+        assert await resp.json() == {"error": "Invalid persona_id"}
 
 
 async def test_other_path_is_json_404(session: aiohttp.ClientSession) -> None:
@@ -237,23 +236,20 @@ async def test_add_persona(server: FakeTavus, session: aiohttp.ClientSession) ->
 
 
 def test_fault_constructors_and_fields() -> None:
-    assert Fault.stall().stall is True
-    assert Fault.drip(0.1).drip == 0.1
+    assert Fault.stall().kind == "stall"
+    assert Fault.drip(0.1).drip_interval == 0.1
     assert Fault.drip(0.1, 64).drip_chunk == 64
-    assert Fault.drop_mid_body().drop_mid_body is True
-    assert Fault.close_connection().close_connection is True
+    assert Fault.drop_mid_body().kind == "drop_mid_body"
+    assert Fault.close_connection().kind == "close_connection"
+    assert Fault.lose_response().kind == "lose_response"
     plain = Fault.http(503)
-    assert (plain.stall, plain.drip, plain.drop_mid_body, plain.close_connection) == (
-        False,
-        None,
-        False,
-        False,
-    )
+    assert (plain.kind, plain.drip_interval, plain.delay) == ("reply", 0.0, 0.0)
     assert Fault.retry_after().status == 429
     assert Fault.retry_after(503, "7").headers == {"Retry-After": "7"}
     assert Fault.retry_after(503, 2).headers == {"Retry-After": "2"}
     assert Fault.delay_then(0.1, 500) == Fault(500, delay=0.1)
-    assert Fault(stall=True) == Fault.stall()
+    assert Fault(kind="stall") == Fault.stall()
+    assert repr(Fault.stall()) == "Fault(kind='stall')"
     assert repr(Fault.http(503)) == "Fault(status=503)"
     with pytest.raises(AttributeError):
         plain.status = 200  # type: ignore[misc]
@@ -261,6 +257,8 @@ def test_fault_constructors_and_fields() -> None:
         Fault(status=42)
     with pytest.raises(ValueError, match="delay"):
         Fault(delay=-1)
+    with pytest.raises(ValueError, match="kind"):
+        Fault(kind="explode")  # type: ignore[arg-type]
 
 
 async def test_status_faults_consumed_in_order(

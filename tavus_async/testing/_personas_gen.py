@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["generate_persona", "persona_id_for", "replica_id_for"]
+__all__ = ["example_personas", "generate_persona", "persona_id_for", "replica_id_for"]
 
 _ID_BITS = 44  # 11 hex digits
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -473,3 +473,24 @@ def generate_persona(index: int) -> dict[str, Any]:
         "created_at": _iso(created),
         "updated_at": _iso(updated),
     }
+
+
+# (persona_id, persona_name, generator index, type): the API reference's example id, then
+# Tavus's stock personas as its docs publish them (bodies generated, names and ids real).
+_EXAMPLES: tuple[tuple[str, str, int, Literal["user", "system"]], ...] = (
+    ("pcb7a34da5fe", "Life Coach", 5, "user"),
+    ("p48fdf065d6b", "Tavus Researcher", 8, "system"),
+    ("pe13ed370726", "AI Interviewer", 0, "system"),
+    ("pc55154f229a", "History Teacher", 1, "system"),
+    ("pdced222244b", "Sales Coach", 2, "system"),
+)
+
+
+def example_personas() -> list[tuple[dict[str, Any], Literal["user", "system"]]]:
+    """The personas the README and docs name, each with its type, for `serve`."""
+    personas = []
+    for persona_id, name, index, persona_type in _EXAMPLES:
+        persona = generate_persona(index)
+        persona.update(persona_id=persona_id, persona_name=name)
+        personas.append((persona, persona_type))
+    return personas

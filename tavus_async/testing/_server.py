@@ -1,212 +1,36 @@
-"""`FakeTavus`: an in-process fake of the Tavus persona API built on aiohttp.web.
+"""`FakeTavus`: an in-process, stateful fake of the Tavus persona/PAL API on aiohttp.web.
 
-Serves `GET /v2/personas/{persona_id}` with deterministic generated personas,
-checks `x-api-key`, replays scripted `Fault` objects and records
-statistics that tests can assert on (requests, concurrency, connections).
+Serves `/v2/personas` and `/v2/pals` (get, list, create, patch, delete) from one store of
+deterministic generated personas, checks `x-api-key`, replays scripted `Fault` objects and
+records statistics that tests can assert on (requests, concurrency, connections).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from ._personas_gen import generate_persona, persona_id_for
+from ._faults import Fault, FaultQueue, reason
+from ._personas_gen import example_personas
+from ._resource import JSON, PALS, PERSONAS, PersonaType, Reply, Resource, json_reply
 
 __all__ = ["FakeTavus", "Fault", "RecordedRequest", "serve"]
 
-PERSONA_PATH_PREFIX = "/v2/personas/"
-
-_JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
-_UNAUTHORIZED_BODY = _encode({"message": "Invalid access token"})
-
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-_Body = bytes | str | dict[str, Any] | None
-
-
-class _FieldOrConstructor(Generic[_P, _T]):
-    """Descriptor: on the class it is a `Fault` constructor, on an instance a field.
-
-    Lets `Fault.stall()` build a fault while `fault.stall` reads the flag.
-    """
-
-    def __init__(self, storage: str, constructor: Callable[_P, Fault]) -> None:
-        self._storage = storage
-        self._constructor = constructor
-        self.__doc__ = constructor.__doc__
-
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> Callable[_P, Fault]: ...
-
-    @overload
-    def __get__(self, instance: Fault, owner: type[Any] | None = None) -> _T: ...
-
-    def __get__(
-        self, instance: Fault | None, owner: type[Any] | None = None
-    ) -> Callable[_P, Fault] | _T:
-        if instance is None:
-            return self._constructor
-        value: _T = getattr(instance, self._storage)
-        return value
-
-
-class _FlagOrConstructor(_FieldOrConstructor[_P, bool]):
-    """A `bool` field that doubles as a constructor on the class."""
-
-
-class _IntervalOrConstructor(_FieldOrConstructor[_P, float | None]):
-    """A `float | None` field that doubles as a constructor on the class."""
-
-
-def _make_stall() -> Fault:
-    """Never respond; the handler waits until the client leaves or the server stops."""
-    return Fault(stall=True)
-
-
-def _make_drip(interval: float, chunk_size: int = 1) -> Fault:
-    """Send the normal body `chunk_size` byte(s) at a time, every `interval` seconds."""
-    return Fault(drip=interval, drip_chunk=chunk_size)
-
-
-def _make_drop_mid_body() -> Fault:
-    """Send headers with the full Content-Length and half the body, then close."""
-    return Fault(drop_mid_body=True)
-
-
-def _make_close_connection() -> Fault:
-    """Close the TCP connection as soon as the request arrives, sending nothing."""
-    return Fault(close_connection=True)
-
-
-@dataclass(frozen=True, init=False, repr=False)
-class Fault:
-    """One scripted misbehaviour, consumed by exactly one matching request.
-
-    Parts compose in this order: `close_connection`; `delay`; `stall`; then
-    the reply (`status`/`body`/`headers` if `status` is set, else the
-    normal reply plus extra `headers`), sent slowly if `drip` is set or cut
-    in half if `drop_mid_body` is set.
-    """
-
-    status: int | None
-    body: _Body
-    headers: Mapping[str, str] | None
-    delay: float
-    drip_chunk: int
-    _stall: bool
-    _drip: float | None
-    _drop_mid_body: bool
-    _close_connection: bool
-
-    # Same names on the class (constructors) and on instances (field values).
-    stall = _FlagOrConstructor("_stall", _make_stall)
-    drip = _IntervalOrConstructor("_drip", _make_drip)
-    drop_mid_body = _FlagOrConstructor("_drop_mid_body", _make_drop_mid_body)
-    close_connection = _FlagOrConstructor("_close_connection", _make_close_connection)
-
-    def __init__(
-        self,
-        status: int | None = None,
-        body: _Body = None,
-        headers: Mapping[str, str] | None = None,
-        *,
-        delay: float = 0.0,
-        stall: bool = False,
-        drip: float | None = None,
-        drip_chunk: int = 1,
-        drop_mid_body: bool = False,
-        close_connection: bool = False,
-    ) -> None:
-        if status is not None and not 100 <= status <= 599:
-            raise ValueError(f"status must be in 100..599, got {status}")
-        if delay < 0:
-            raise ValueError("delay must be >= 0")
-        if drip is not None and drip < 0:
-            raise ValueError("drip must be >= 0")
-        if drip_chunk < 1:
-            raise ValueError("drip_chunk must be >= 1")
-        if headers is not None:
-            headers = dict(headers)
-        setattr_ = object.__setattr__
-        setattr_(self, "status", status)
-        setattr_(self, "body", body)
-        setattr_(self, "headers", headers)
-        setattr_(self, "delay", float(delay))
-        setattr_(self, "drip_chunk", drip_chunk)
-        setattr_(self, "_stall", stall)
-        setattr_(self, "_drip", drip)
-        setattr_(self, "_drop_mid_body", drop_mid_body)
-        setattr_(self, "_close_connection", close_connection)
-
-    def __repr__(self) -> str:
-        parts = []
-        for name, default in _FAULT_DEFAULTS:
-            value = getattr(self, name)
-            if value != default:
-                parts.append(f"{name}={value!r}")
-        return f"Fault({', '.join(parts)})"
-
-    @classmethod
-    def http(
-        cls,
-        status: int,
-        body: _Body = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Fault:
-        """Respond with `status` (and optional body/headers) instead of the persona."""
-        return cls(status, body, headers)
-
-    @classmethod
-    def retry_after(cls, status: int = 429, seconds: str | float = "1") -> Fault:
-        """Respond `status` with a `Retry-After: seconds` header (value sent as given)."""
-        return cls(status, headers={"Retry-After": str(seconds)})
-
-    @classmethod
-    def invalid_json(cls) -> Fault:
-        """Respond 200 `application/json` with a body that is not valid JSON."""
-        return cls(200, b"{not json")
-
-    @classmethod
-    def delay_then(cls, delay: float, status: int | None = None) -> Fault:
-        """Sleep `delay` seconds, then respond normally (or with `status`)."""
-        return cls(status, delay=delay)
-
-    @classmethod
-    def html(cls, status: int = 502) -> Fault:
-        """Respond with an HTML error page, as a proxy or load balancer would."""
-        reason = _reason(status)
-        page = (
-            f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{status} {reason}</h1></center>\r\n"
-            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-        )
-        return cls(status, page, {"Content-Type": "text/html; charset=utf-8"})
-
-
-_FAULT_DEFAULTS: tuple[tuple[str, object], ...] = (
-    ("status", None),
-    ("body", None),
-    ("headers", None),
-    ("delay", 0.0),
-    ("stall", False),
-    ("drip", None),
-    ("drip_chunk", 1),
-    ("drop_mid_body", False),
-    ("close_connection", False),
-)
+_UNAUTHORIZED = json_reply(401, {"message": "Invalid access token"})
+_KINDS = {"personas": PERSONAS, "pals": PALS}
+_COLLECTION = "/v2/{kind:personas|pals}"
+_ITEM = _COLLECTION + "/{persona_id}"
+_RESOURCE_PATH = re.compile(r"/v2/(?:personas|pals)(?:/([^/]+))?")
 
 
 @dataclass(frozen=True)
@@ -220,55 +44,35 @@ class RecordedRequest:
     peer: tuple[str, int] | None
     fault: Fault | None
     time: float
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-class _Reply:
-    """A fully materialised response (status, body bytes, headers)."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers
-
-
-def _json_reply(status: int, payload: dict[str, Any]) -> _Reply:
-    return _Reply(status, _encode(payload), {"Content-Type": _JSON})
-
-
-def _build(reply: _Reply) -> web.Response:
+def _build(reply: Reply) -> web.Response:
     return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
 
-def _fault_reply(fault: Fault, status: int) -> _Reply:
+def _fault_reply(fault: Fault, status: int) -> Reply:
     headers: dict[str, str] = {}
     body = fault.body
     if body is None:
         if status >= 400:
-            raw = _encode({"message": _reason(status)})
-            headers["Content-Type"] = _JSON
+            raw = _encode({"message": reason(status)})
+            headers["Content-Type"] = JSON
         else:
             raw = b""
     elif isinstance(body, bytes):
         raw = body
-        headers["Content-Type"] = _JSON
+        headers["Content-Type"] = JSON
     elif isinstance(body, str):
         raw = body.encode()
         headers["Content-Type"] = "text/plain; charset=utf-8"
     else:
         raw = _encode(body)
-        headers["Content-Type"] = _JSON
+        headers["Content-Type"] = JSON
     if fault.headers:
         _merge_headers(headers, fault.headers)
-    return _Reply(status, raw, headers)
+    return Reply(status, raw, headers)
 
 
 def _merge_headers(into: dict[str, str], extra: Mapping[str, str]) -> None:
@@ -282,16 +86,17 @@ def _merge_headers(into: dict[str, str], extra: Mapping[str, str]) -> None:
 
 
 class FakeTavus:
-    """A fake Tavus persona API server for tests and demos (aiohttp.web on a TCP port).
+    """A stateful fake Tavus persona/PAL API for tests and demos (aiohttp.web on a TCP port).
 
     Use as `async with FakeTavus(...) as server:` or call `start` / `stop`.
 
-    Serves `num_personas` generated personas (`persona_ids`; index `i` always
-    gets the same id and document) plus any added with `add_persona`.
-    Statistics: `requests` (list of `RecordedRequest`, header names
-    lower-cased; disabled by `record_requests=False`), `request_count`,
-    `in_flight` / `max_in_flight`, `open_connections` /
-    `max_open_connections` (sampled at each request start) and
+    `/v2/personas` and `/v2/pals` serve one store: `num_personas` generated personas
+    (`persona_ids`; index `i` always gets the same id and document, type `user`), plus any
+    added with `add_persona` or created over HTTP. They can be listed, created, patched
+    (RFC 6902) and deleted, with the API's status codes and bodies.
+    Statistics: `requests` (list of `RecordedRequest`, header names lower-cased; disabled by
+    `record_requests=False`), `request_count`, `in_flight` / `max_in_flight`,
+    `open_connections` / `max_open_connections` (sampled at each request start) and
     `connections_seen` (distinct peer addresses that sent a request).
     Scripted faults are queued with `enqueue`.
 
@@ -314,17 +119,14 @@ class FakeTavus:
         if num_personas < 0:
             raise ValueError("num_personas must be >= 0")
         self.api_key = api_key
-        self._envelope = envelope
         self.host = host
         self.port = port
         self._shutdown_timeout = shutdown_timeout
         self.record_requests = record_requests
-        self.persona_ids: list[str] = [persona_id_for(i) for i in range(num_personas)]
-        self._index: dict[str, int] = {pid: i for i, pid in enumerate(self.persona_ids)}
-        self._custom: dict[str, dict[str, Any]] = {}
-        self._bodies: dict[str, bytes] = {}
-        self._global_faults: deque[Fault] = deque()
-        self._id_faults: dict[str, deque[Fault]] = {}
+        self._resource = Resource(num_personas, envelope=envelope)
+        #: The generated personas' ids, in order (whatever writes did to them since).
+        self.persona_ids: list[str] = self._resource.generated_ids
+        self._faults = FaultQueue()
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self._transports: dict[asyncio.Task[Any], asyncio.Transport] = {}
@@ -338,81 +140,65 @@ class FakeTavus:
     # ------------------------------------------------------------------ data
 
     def persona_json(self, persona_id: str) -> dict[str, Any]:
-        """Return (a copy of) the persona object served for `persona_id`; KeyError if unknown."""
-        custom = self._custom.get(persona_id)
-        if custom is not None:
-            return copy.deepcopy(custom)
-        return generate_persona(self._index[persona_id])
+        """Return (a copy of) the persona served for `persona_id`, with persona names;
+        KeyError if there is none (never was, or deleted)."""
+        return copy.deepcopy(self._resource.document(persona_id))
 
-    def add_persona(self, persona: Mapping[str, Any]) -> str:
-        """Serve `persona` (must contain a string `persona_id`) and return its id."""
+    def has_persona(self, persona_id: str) -> bool:
+        """True while `persona_id` is served (not deleted)."""
+        return persona_id in self._resource
+
+    def add_persona(self, persona: Mapping[str, Any], *, persona_type: PersonaType = "user") -> str:
+        """Serve `persona` (must contain a string `persona_id`) and return its id.
+
+        `persona_type` (`"user"` or `"system"`, a stock persona) is what the list filter
+        `persona_type=` / `pal_type=` matches.
+        """
         pid = persona.get("persona_id")
         if not isinstance(pid, str) or not pid:
             raise ValueError("persona must have a non-empty string 'persona_id'")
-        self._custom[pid] = copy.deepcopy(dict(persona))
-        self._bodies.pop(pid, None)
+        self._resource.put(copy.deepcopy(dict(persona)), persona_type)
         return pid
+
+    def set_draft(self, persona_id: str, pending: bool = True) -> None:
+        """Give `persona_id` unsaved maker changes (or clear them): a PATCH on `/v2/pals`
+        then answers 409 `"conflict": "maker_changes"` unless sent with `force=true`."""
+        self._resource.set_draft(persona_id, pending)
 
     def prewarm(self) -> None:
         """Generate and encode every persona body now instead of on first request."""
         for pid in self.persona_ids:
-            self._body_for(pid)
-
-    def _body_for(self, persona_id: str) -> bytes | None:
-        """Encoded response body for `persona_id` (cached), or None if unknown."""
-        body = self._bodies.get(persona_id)
-        if body is not None:
-            return body
-        custom = self._custom.get(persona_id)
-        if custom is not None:
-            obj = custom
-        else:
-            index = self._index.get(persona_id)
-            if index is None:
-                return None
-            obj = generate_persona(index)
-        raw = _encode(obj)
-        body = b'{"data":[' + raw + b"]}" if self._envelope else raw
-        self._bodies[persona_id] = body
-        return body
+            self._resource.body(PERSONAS, pid)
 
     # ---------------------------------------------------------------- faults
 
-    def enqueue(self, *faults: Fault, persona_id: str | None = None) -> None:
-        """Queue `faults` (FIFO) for any request, or only for `persona_id`'s requests."""
-        for fault in faults:
-            if not isinstance(fault, Fault):
-                raise TypeError(f"expected Fault, got {type(fault).__name__}")
-        if persona_id is None:
-            self._global_faults.extend(faults)
-        else:
-            self._id_faults.setdefault(persona_id, deque()).extend(faults)
+    def enqueue(
+        self,
+        *faults: Fault,
+        persona_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Queue `faults` (FIFO) for the requests they match: any request, or only those for
+        `persona_id` (on either path), with `method`, or whose path matches `path` (a glob:
+        `"/v2/pals/*"`). Scoped faults are used before unscoped ones."""
+        self._faults.add(faults, persona_id=persona_id, method=method, path=path)
 
     def clear_faults(self) -> None:
-        """Drop every queued fault (global and per-id)."""
-        self._global_faults.clear()
-        self._id_faults.clear()
+        """Drop every queued fault."""
+        self._faults.clear()
 
     @property
     def pending_faults(self) -> int:
-        """Number of queued faults not yet consumed (global plus per-id)."""
-        return len(self._global_faults) + sum(len(q) for q in self._id_faults.values())
-
-    def _pop_fault(self, persona_id: str | None) -> Fault | None:
-        if persona_id is not None and self._id_faults:
-            queue = self._id_faults.get(persona_id)
-            if queue:
-                return queue.popleft()
-        if self._global_faults:
-            return self._global_faults.popleft()
-        return None
+        """Number of queued faults not yet consumed."""
+        return len(self._faults)
 
     # ----------------------------------------------------------------- stats
 
     @property
     def envelope(self) -> bool:
-        """Whether 200 bodies are wrapped as `{"data": [persona]}`."""
-        return self._envelope
+        """Whether single-persona 200 bodies are wrapped as `{"data": [persona]}`."""
+        return self._resource.envelope
 
     @property
     def base_url(self) -> str:
@@ -453,7 +239,11 @@ class FakeTavus:
         if self._runner is not None:
             raise RuntimeError("FakeTavus is already running")
         app = web.Application()
-        app.router.add_get(PERSONA_PATH_PREFIX + "{persona_id}", self._handle_persona)
+        app.router.add_get(_COLLECTION, self._handle_list)
+        app.router.add_post(_COLLECTION, self._handle_create)
+        app.router.add_get(_ITEM, self._handle_get)
+        app.router.add_patch(_ITEM, self._handle_patch)
+        app.router.add_delete(_ITEM, self._handle_delete)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         runner = web.AppRunner(
             app,
@@ -503,7 +293,70 @@ class FakeTavus:
 
     # -------------------------------------------------------------- handlers
 
-    def _enter(self, request: web.Request, persona_id: str | None, fault: Fault | None) -> None:
+    async def _handle_get(self, request: web.Request) -> web.StreamResponse:
+        kind, pid = _KINDS[request.match_info["kind"]], request.match_info["persona_id"]
+        return await self._serve(request, pid, lambda _: self._resource.get(kind, pid))
+
+    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        kind = _KINDS[request.match_info["kind"]]
+        return await self._serve(request, None, lambda _: self._resource.list(kind, request.query))
+
+    async def _handle_create(self, request: web.Request) -> web.StreamResponse:
+        kind = _KINDS[request.match_info["kind"]]
+        return await self._serve(request, None, lambda body: self._resource.create(kind, body))
+
+    async def _handle_patch(self, request: web.Request) -> web.StreamResponse:
+        kind, pid = _KINDS[request.match_info["kind"]], request.match_info["persona_id"]
+        return await self._serve(
+            request, pid, lambda body: self._resource.patch(kind, pid, request.query, body)
+        )
+
+    async def _handle_delete(self, request: web.Request) -> web.StreamResponse:
+        kind, pid = _KINDS[request.match_info["kind"]], request.match_info["persona_id"]
+        return await self._serve(request, pid, lambda _: self._resource.delete(kind, pid))
+
+    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
+        """Every other path/method: JSON 404, or JSON 405 on a resource path."""
+        match = _RESOURCE_PATH.fullmatch(request.path)
+        persona_id = match[1] if match is not None else None
+        if match is None:
+            reply = json_reply(
+                404,
+                {"message": "Not Found", "error": f"No route for {request.method} {request.path}"},
+            )
+        else:
+            reply = json_reply(405, {"message": "Method Not Allowed"})
+            reply.headers["Allow"] = "GET, HEAD, PATCH, DELETE" if persona_id else "GET, HEAD, POST"
+        return await self._serve(request, persona_id, lambda _: reply, check_key=False)
+
+    async def _serve(
+        self,
+        request: web.Request,
+        persona_id: str | None,
+        answer: Callable[[bytes], Reply],
+        *,
+        check_key: bool = True,
+    ) -> web.StreamResponse:
+        """Record the request, then send `answer(body)`, through its fault if one is queued."""
+        body = await request.read() if request.body_exists else b""
+        fault = self._faults.pop(request.method, request.path, persona_id) if self._faults else None
+
+        def reply() -> Reply:
+            if check_key and request.headers.get("x-api-key") != self.api_key:
+                return _UNAUTHORIZED
+            return answer(body)
+
+        self._enter(request, persona_id, fault, body)
+        try:
+            if fault is None:
+                return _build(reply())
+            return await self._apply_fault(request, fault, reply)
+        finally:
+            self.in_flight -= 1
+
+    def _enter(
+        self, request: web.Request, persona_id: str | None, fault: Fault | None, body: bytes
+    ) -> None:
         """Record `request` and update counters at request start."""
         self.request_count += 1
         self.in_flight += 1
@@ -530,70 +383,13 @@ class FakeTavus:
                 peer=peer,
                 fault=fault,
                 time=time.monotonic(),
+                query=dict(request.query),
+                body=body,
             )
         )
 
-    async def _handle_persona(self, request: web.Request) -> web.StreamResponse:
-        persona_id = request.match_info["persona_id"]
-        fault = self._pop_fault(persona_id)
-        self._enter(request, persona_id, fault)
-        try:
-            if fault is None:
-                return self._persona_response(request, persona_id)
-            return await self._apply_fault(
-                request, fault, lambda: self._persona_reply(request, persona_id)
-            )
-        finally:
-            self.in_flight -= 1
-
-    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
-        """Every other path/method: JSON 404, or JSON 405 on the persona path."""
-        path = request.path
-        persona_id: str | None = None
-        if path.startswith(PERSONA_PATH_PREFIX):
-            rest = path[len(PERSONA_PATH_PREFIX) :]
-            if rest and "/" not in rest:
-                persona_id = rest
-        fault = self._pop_fault(persona_id)
-        self._enter(request, persona_id, fault)
-        try:
-            if persona_id is None:
-                reply = _json_reply(
-                    404,
-                    {"message": "Not Found", "error": f"No route for {request.method} {path}"},
-                )
-            else:
-                reply = _json_reply(405, {"message": "Method Not Allowed"})
-                reply.headers["Allow"] = "GET, HEAD"
-            if fault is None:
-                return _build(reply)
-            return await self._apply_fault(request, fault, lambda: reply)
-        finally:
-            self.in_flight -= 1
-
-    def _persona_response(self, request: web.Request, persona_id: str) -> web.Response:
-        if request.headers.get("x-api-key") == self.api_key:
-            body = self._bodies.get(persona_id)
-            if body is not None:  # hot path: cached 200
-                return web.Response(body=body, content_type=_JSON)
-        return _build(self._persona_reply(request, persona_id))
-
-    def _persona_reply(self, request: web.Request, persona_id: str) -> _Reply:
-        if request.headers.get("x-api-key") != self.api_key:
-            return _Reply(401, _UNAUTHORIZED_BODY, {"Content-Type": _JSON})
-        body = self._body_for(persona_id)
-        if body is None:
-            return _json_reply(
-                404,
-                {
-                    "message": "Persona not found",
-                    "error": f"No persona with persona_id {persona_id!r}",
-                },
-            )
-        return _Reply(200, body, {"Content-Type": _JSON})
-
     async def _apply_fault(
-        self, request: web.Request, fault: Fault, normal: Callable[[], _Reply]
+        self, request: web.Request, fault: Fault, normal: Callable[[], Reply]
     ) -> web.StreamResponse:
         task = asyncio.current_task()
         assert task is not None
@@ -602,14 +398,12 @@ class FakeTavus:
         if transport is not None:
             self._transports[task] = transport
         try:
-            if fault.close_connection:
-                if transport is not None:
-                    # close() sends FIN, like a server dropping an idle keep-alive.
-                    transport.close()
-                await _park()
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)
-            if fault.stall:
+            if fault.kind in ("stall", "close_connection"):
+                if fault.kind == "close_connection" and transport is not None:
+                    # close() sends FIN, like a server dropping an idle keep-alive.
+                    transport.close()
                 await _park()
 
             if fault.status is not None:
@@ -617,12 +411,16 @@ class FakeTavus:
             else:
                 reply = normal()
                 if fault.headers:
-                    reply = _Reply(reply.status, reply.body, dict(reply.headers))
+                    reply = Reply(reply.status, reply.body, dict(reply.headers))
                     _merge_headers(reply.headers, fault.headers)
 
-            if fault.drip is not None:
-                return await self._send_drip(request, reply, fault.drip, fault.drip_chunk)
-            if fault.drop_mid_body:
+            if fault.kind == "lose_response":
+                if transport is not None:
+                    transport.close()
+                await _park()
+            if fault.kind == "drip":
+                return await self._send_drip(request, reply, fault.drip_interval, fault.drip_chunk)
+            if fault.kind == "drop_mid_body":
                 return await self._send_half(request, reply)
             return _build(reply)
         finally:
@@ -630,14 +428,14 @@ class FakeTavus:
             self._transports.pop(task, None)
 
     @staticmethod
-    async def _stream_start(request: web.Request, reply: _Reply) -> web.StreamResponse:
+    async def _stream_start(request: web.Request, reply: Reply) -> web.StreamResponse:
         resp = web.StreamResponse(status=reply.status, headers=reply.headers)
         resp.content_length = len(reply.body)
         await resp.prepare(request)
         return resp
 
     async def _send_drip(
-        self, request: web.Request, reply: _Reply, interval: float, chunk: int
+        self, request: web.Request, reply: Reply, interval: float, chunk: int
     ) -> web.StreamResponse:
         resp = await self._stream_start(request, reply)
         body = reply.body
@@ -648,7 +446,7 @@ class FakeTavus:
         await resp.write_eof()
         return resp
 
-    async def _send_half(self, request: web.Request, reply: _Reply) -> web.StreamResponse:
+    async def _send_half(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         resp = await self._stream_start(request, reply)
         body = reply.body
         half = max(1, len(body) // 2) if body else 0
@@ -676,7 +474,12 @@ async def serve(
     *,
     envelope: bool = True,
 ) -> None:
-    """Run a `FakeTavus` until cancelled, calling `ready(base_url)` once listening."""
+    """Run a `FakeTavus` until cancelled, calling `ready(base_url)` once listening.
+
+    Besides the generated personas it serves the ids the README and docs use: the API
+    reference's example `pcb7a34da5fe` and Tavus's stock personas (type `system`), such as
+    `p48fdf065d6b`.
+    """
     server = FakeTavus(
         api_key=api_key,
         num_personas=num_personas,
@@ -685,6 +488,8 @@ async def serve(
         port=port,
         record_requests=False,  # long-running: do not grow the request log forever
     )
+    for persona, persona_type in example_personas():
+        server.add_persona(persona, persona_type=persona_type)
     await server.start()
     try:
         if ready is not None:

@@ -21,7 +21,7 @@ class RateLimiter:
     __slots__ = ("_interval", "_tat", "_tolerance")
 
     def __init__(self, rate: float, burst: int = 1) -> None:
-        rate = check_seconds("rate_limit", rate)  # requests per second: same checks
+        rate = check_seconds("rate", rate)  # requests per second: same checks as a duration
         check_count("burst", burst)
         self._interval = 1.0 / rate
         self._tolerance = self._interval * (burst - 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -24,6 +24,7 @@ __all__ = [
     "ConflictError",
     "DecodeError",
     "InternalServerError",
+    "InvalidIdError",
     "InvalidPersonaIdError",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -34,6 +35,7 @@ __all__ = [
     "TavusError",
     "UnexpectedEncodingError",
     "UnprocessableEntityError",
+    "error_class",
     "error_for_status",
     "redact",
     "snippet",
@@ -175,6 +177,11 @@ class NotFoundError(APIStatusError):
     """404 (or a 2xx envelope that holds no item): no such resource."""
 
 
+class InvalidIdError(NotFoundError, BadRequestError):
+    """400 whose message is `Invalid persona_id` (or `Invalid pal_id`, ...): Tavus's answer
+    for an id it does not know. Not found, and still the 400 the API sent."""
+
+
 class ConflictError(APIStatusError):
     """409."""
 
@@ -283,6 +290,19 @@ def _scrub_parsed(parsed: object, secret: str) -> object:
     return _JSON_DECODER.decode(encoded.replace(needle, MASK.encode()))
 
 
+_INVALID_ID: Final = re.compile(r"invalid [a-z]+_id", re.IGNORECASE)
+
+
+def error_class(status: int, message: str | None) -> type[APIStatusError]:
+    """The exception class for a non-2xx status and the message its body gave. Pure."""
+    if status == 400 and message is not None and _INVALID_ID.fullmatch(message.strip()):
+        return InvalidIdError
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = InternalServerError if 500 <= status <= 599 else APIStatusError
+    return cls
+
+
 def error_for_status(
     status: int,
     body: bytes,
@@ -319,9 +339,7 @@ def error_for_status(
     if parsed is None and body:
         parsed = snippet(body, key, limit=1000)
     safe_headers = [(k, redact(v, key)) for k, v in headers.items() if k.lower() != "x-api-key"]
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = InternalServerError if 500 <= status <= 599 else APIStatusError
+    cls = error_class(status, message)
     return cls(
         redact(message, key), status_code=status, body=parsed, headers=CIMultiDict(safe_headers)
     )

@@ -117,7 +117,7 @@ async def test_get_many_return_exceptions_puts_error_in_slot(server: FakeTavus) 
     assert isinstance(results[2], Persona) and results[2].persona_id == b
     error = results[1]
     assert isinstance(error, NotFoundError)
-    assert error.status_code == 404
+    assert error.status_code == 400
     assert results[3] is error  # a duplicated failing id: one request, one error
     assert server.request_count == 3
 
@@ -132,7 +132,7 @@ async def test_get_many_raises_first_failure_and_cancels_the_rest(server: FakeTa
         with pytest.raises(NotFoundError) as info:
             await client.personas.get_many([*slow, MISSING], concurrency=8)
         assert time.monotonic() - started < 2.0  # did not wait for the stalled requests
-        assert info.value.status_code == 404
+        assert info.value.status_code == 400
         # The workers were awaited before get_many returned: nothing of ours is left.
         assert not sdk_tasks()
         assert acquired_connections(client) == 0
@@ -249,7 +249,7 @@ async def test_iter_many_every_input_once_errors_as_values(server: FakeTavus) ->
         (persona,) = results[pid]
         assert isinstance(persona, Persona) and persona.persona_id == pid
     (missing,) = results[MISSING]
-    assert isinstance(missing, NotFoundError) and missing.status_code == 404
+    assert isinstance(missing, NotFoundError) and missing.status_code == 400
     for bad in ("a/b", "", ".."):
         (error,) = results[bad]
         assert isinstance(error, InvalidPersonaIdError)

@@ -124,7 +124,7 @@ async def test_unknown_id_reported_on_stderr_good_results_still_printed(
     error_lines = err.strip().splitlines()
     assert len(error_lines) == 1, err
     assert MISSING in error_lines[0]
-    assert "NotFoundError" in error_lines[0] or "404" in error_lines[0]
+    assert "NotFoundError" in error_lines[0] or "InvalidIdError" in error_lines[0]
     assert "Traceback" not in err
     assert KEY not in err
 

@@ -209,7 +209,7 @@ async def test_errors_are_delivered_to_every_waiter(server: FakeTavus) -> None:
         outcomes = await asyncio.gather(
             *[client.personas.get(MISSING) for _ in range(5)], return_exceptions=True
         )
-    assert all(isinstance(o, NotFoundError) and o.status_code == 404 for o in outcomes)
+    assert all(isinstance(o, NotFoundError) and o.status_code == 400 for o in outcomes)
     assert server.request_count == 1
 
 

@@ -294,7 +294,8 @@ def _tail(results: Row) -> list[str]:
         rs = _rows(results, "tail", v)
         if not rs:
             why = _unsupported(results, "tail", v)
-            rows.append((LABELS.get(v, v), NA, NA, NA, NA, NA, f"{NA}: {why}" if why else NA))
+            note = "the SDK does not accept this option yet" if why else "not run"
+            rows.append((LABELS.get(v, v), NA, NA, NA, NA, NA, note))
             continue
         ms = [_med(rs, lambda r, q=q: r["latency_ms"][q]) for q in ("50", "90", "99", "99.9")]
         extra = _med(rs, lambda r: r["server"]["requests"] / r["n"] - 1)
@@ -375,9 +376,28 @@ def render(results: Row, image: str | None) -> str:
         "client), so wall-clock numbers carry noise; the rounds are interleaved so that every "
         "client sees the same conditions.",
         "",
+        "```bash",
+        ".venv/bin/python -m benchmarks                          # all scenarios + guard, ~12 min",
+        ".venv/bin/python -m benchmarks --quick --out /tmp/bench # small sizes, 1 round, ~1 min",
+        ".venv/bin/python -m benchmarks --only ratelimit,tail    # some scenarios ('guard' too)",
+        ".venv/bin/python -m benchmarks --from-json raw.json     # re-render from --json output",
+        ".venv/bin/python -m benchmarks cpu                      # the loopback CPU suite below",
+        "```",
+        "",
+        "Sizes are options (`--rounds`, `--rate`, `--ratelimit-n`, `--faults-n`, ...; see "
+        "`--help`). A client variant is one `Variant` line in `benchmarks/production.py`; a "
+        "tavus-async option the SDK does not accept yet (such as `hedge_after=`) is detected "
+        "when the client is built and shown as n/a.",
+        "",
+        "## Machine",
+        "",
+        *_machine_rows(results),
+        "",
         "## Targets",
         "",
         *_table(("Target (issue 15)", "Measured", "Verdict"), targets(results), "lll"),
+        "",
+        _wait_note(results),
         "",
     ]
     sc = results.get("scenarios", {})
@@ -392,8 +412,9 @@ def render(results: Row, image: str | None) -> str:
             "",
             f"The server allows {rate:g} requests/s (token bucket, burst 20) and answers `429` "
             f"with `Retry-After: 1` beyond it; every response takes 20 ms. {n:,} ids, "
-            f"concurrency 64, the clients are not told the limit (but the `rate_limit=R` row). "
-            f"Ideal: N / R = {n / rate:.1f} s. Each run is cut off at 6x the ideal.",
+            f"concurrency 64, the clients are not told the limit (but in the `rate_limit=R` row). "
+            f"Ideal: N / R = {n / rate:.1f} s. Each run is cut off at 6x the ideal. † half the ids "
+            "(the httpx client is CPU-bound here); its ideal is its own N / R.",
             "",
             *_ratelimit(results),
             "",
@@ -414,9 +435,11 @@ def render(results: Row, image: str | None) -> str:
             "",
             "Every response takes 20 ms; on the faulty server 5% of responses are `503` and 1% "
             "send the headers and half the body, then abort the connection. The same client "
-            "fetches the same ids from a fault-free server in the same round. Concurrency 64. "
+            "fetches the same ids from a fault-free server in the same round. Concurrency 64, "
+            f"{cfg['faults_n']:,} ids (issue 15 says 10,000: scaled down so that the whole run "
+            "fits in 15 minutes on this shared 2-core machine). "
             "`faults met`: 503s and cut responses the server sent. † fewer ids (the httpx "
-            "client is CPU-bound at a few hundred requests/s), so that the run fits the time "
+            "client is CPU-bound well below the others), so that the run fits the time "
             "budget; its ratio is still against its own fault-free run.",
             "",
             *_faults(results),
@@ -468,8 +491,24 @@ def render(results: Row, image: str | None) -> str:
             *_guard(results),
             "",
         ]
-    out += ["## Machine", "", *_machine_rows(results), ""]
     return "\n".join(out)
+
+
+def _wait_note(results: Row) -> str:
+    rows = [r for rs in results.get("scenarios", {}).values() for r in rs]
+    waits = sorted(
+        100 * r["run_queue_wait_s"] / r["wall_s"]
+        for r in rows
+        if r.get("run_queue_wait_s") is not None and r["wall_s"] > 0
+    )
+    if not waits:
+        return ""
+    return (
+        "How loaded the client's core was: each client waited for its core (runnable, not "
+        f"running, `/proc/self/schedstat`) a median {median(waits):.0f}% and at most "
+        f"{waits[-1]:.0f}% of its run's wall time. Time-based ratios (x ideal, x bound, "
+        "x fault-free) are inflated by that wait; CPU per request is not."
+    )
 
 
 def _machine_rows(results: Row) -> list[str]:

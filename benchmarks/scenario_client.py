@@ -23,6 +23,7 @@ from benchmarks.affinity import pin_to_cpu
 from benchmarks.allocator import settle
 from benchmarks.ids import id_list, warmup_ids
 from benchmarks.peers import PEERS, BulkOutcome, Peer, TavusPeer, UnsupportedOption, make_peer
+from benchmarks.procstats import run_queue_wait_ns
 from benchmarks.stats import percentile
 
 __all__ = ["control", "main", "probe_gates"]
@@ -109,6 +110,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         limits: list[tuple[float, int]] = []
         clock = time.perf_counter
         control(args.port, "/__reset", args.tls_ca)
+        wait0 = run_queue_wait_ns()
         cpu0, wall0 = time.process_time(), clock()
         run: Coroutine[Any, Any, Any]
         if args.mode == "tail":
@@ -129,6 +131,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 timed_out = True
                 await asyncio.gather(task, return_exceptions=True)
         wall, cpu = clock() - wall0, time.process_time() - cpu0
+        wait1 = run_queue_wait_ns()
         server = control(args.port, "/__stats", args.tls_ca)
         if timed_out:
             outcome, latencies = BulkOutcome(len(completed), {"timed out": 1}), []
@@ -147,6 +150,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_us_per_req": cpu / max(server["requests"], 1) * 1e6,
         "per_s": outcome.ok / wall,
+        # Runnable but waiting for the core (another process had it): the machine's load.
+        "run_queue_wait_s": None if wait0 is None or wait1 is None else (wait1 - wait0) / 1e9,
         "server": server,
     }
     if latencies:

@@ -96,7 +96,7 @@ def plot_ratelimit(results: dict[str, Any], path: Path) -> bool:
         ax.plot(xs, done, lw=0.8, color="tab:green", label="ids completed /s")
         ax.axhline(rate, color="grey", ls="--", lw=0.8, label=f"limit R = {rate:g}/s")
         ax.set_ylabel("per second")
-        ax.set_ylim(0, max(3 * rate, 1.0))
+        ax.set_ylim(0, max(3.5 * rate, 1.0))
         from benchmarks.production_report import LABELS
 
         label = LABELS.get(variant, variant).replace("=R", f"={rate:g}")
@@ -104,21 +104,22 @@ def plot_ratelimit(results: dict[str, Any], path: Path) -> bool:
             f"{label}: {run['wall_s']:.1f} s, {run['failed']} ids failed", fontsize=9, loc="left"
         )
         ax.grid(True, alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
         limits = run.get("limits", [])
         if limits:
             twin = ax.twinx()
-            twin.step(
+            (line,) = twin.step(
                 [t for t, _ in limits],
                 [v for _, v in limits],
                 where="post",
                 color="black",
                 lw=1.0,
-                label="concurrency limit (right)",
             )
-            twin.set_ylim(0, run["concurrency"] * 1.1)
-            twin.set_ylabel("limit")
-            twin.legend(loc="upper right", fontsize=7)
-        ax.legend(loc="upper left", fontsize=7, ncol=4)
+            twin.set_ylim(0, run["concurrency"] * 1.6)
+            twin.set_ylabel("concurrency limit")
+            handles.append(line)
+            labels.append("concurrency limit (right axis)")
+        ax.legend(handles, labels, loc="upper right", fontsize=7, ncol=5)
     axes[-1].set_xlabel("seconds since start (100 ms bins)")
     fig.suptitle(f"Rate limit {rate:g}/s, burst 20, 429 + Retry-After: 1; 64 in flight")
     fig.tight_layout()

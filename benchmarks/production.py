@@ -292,9 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like an exception, so the servers this run started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.from_json is not None:
-        results = json.loads(args.from_json.read_text())
-        write(results, args.out)
-        print(targets_text(targets(results)))
+        stored = json.loads(args.from_json.read_text())
+        write(stored, args.out)
+        print(targets_text(targets(stored)))
         return 0
     started = time.perf_counter()
     shown = " ".join(["python -m benchmarks production", *args.argv])

@@ -160,16 +160,17 @@ def targets(results: Row) -> list[tuple[str, str, str]]:
                 f"{g:.2f}x",
                 g <= 1.25,
             )
-    gain = _paired(
-        _guard_rows(results, "tavus_get_many", uvloop=True),
+    on_uvloop, stock = (
+        _guard_rows(results, "tavus_get_many", True),
         _guard_rows(results, "tavus_get_many"),
-        lambda r: r["personas_per_s"],
     )
-    if gain is not None:
+    speed = _paired(on_uvloop, stock, lambda r: r["personas_per_s"])
+    cpu = _paired(on_uvloop, stock, lambda r: r["cpu_us_per_req"])
+    if speed is not None and cpu is not None:
         out.append(
             (
-                "uvloop: `get_many` throughput gain (reported, no target)",
-                f"{gain:.2f}x personas/s",
+                "uvloop: `get_many` on uvloop vs asyncio's loop (reported, no target)",
+                f"{speed:.2f}x personas/s, {cpu:.2f}x CPU per request",
                 "reported",
             )
         )
@@ -182,9 +183,23 @@ def targets_text(rows: list[tuple[str, str, str]]) -> str:
 
 
 def _fmt_failures(rows: Sequence[Row]) -> str:
+    """The median over rounds, and the worst round's count by error type."""
     worst = max(rows, key=lambda r: r["failed"])
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(worst["failures"].items()))
-    return f"{median([r['failed'] for r in rows]):.0f}" + (f" ({kinds})" if kinds else "")
+    text = f"{median([r['failed'] for r in rows]):.0f}"
+    if worst["failed"]:
+        kinds = ", ".join(f"{k}" for k in sorted(worst["failures"]))
+        text += f" (worst {worst['failed']}: {kinds})"
+    return text
+
+
+def _wait_pct(rows: Sequence[Row]) -> str:
+    """Median share of wall time the client waited for its core (the machine's load)."""
+    waits = [
+        100 * r["run_queue_wait_s"] / r["wall_s"]
+        for r in rows
+        if r.get("run_queue_wait_s") is not None and r["wall_s"] > 0
+    ]
+    return f"{median(waits):.0f}%" if waits else "n/a"
 
 
 def _variants(results: Row, scenario: str) -> list[str]:
@@ -215,6 +230,7 @@ def _latency(results: Row) -> list[str]:
                 f"{max(r['server']['connections'] for r in rs)}",
                 f"{_med(rs, lambda r: r['cpu_us_per_req']):.0f}",
                 _fmt_failures(rs),
+                _wait_pct(rs),
             )
         )
     header = (
@@ -225,6 +241,7 @@ def _latency(results: Row) -> list[str]:
         "connections (worst)",
         "CPU µs/req",
         "ids failed",
+        "core wait",
     )
     return _table(header, rows)
 
@@ -236,22 +253,26 @@ def _ratelimit(results: Row) -> list[str]:
         rows.append(
             (
                 _label(results, "ratelimit", v),
+                f"{rs[0]['n']:,}",
                 f"{_med(rs, lambda r: r['wall_s']):.1f}",
                 f"{_med(rs, _x_ideal(results)):.2f}x",
                 _fmt_failures(rs),
                 f"{_med(rs, lambda r: r['server']['requests']):,.0f}",
                 f"{100 * _med(rs, _share_429):.1f}%",
                 f"{_med(rs, lambda r: r['cpu_s'] / r['n'] * 1e6):.0f}",
+                _wait_pct(rs),
             )
         )
     header = (
         "Client",
+        "ids",
         "time s",
         "x ideal (N/R)",
         "ids failed",
         "requests sent",
         "answered 429",
         "CPU µs per id",
+        "core wait",
     )
     return _table(header, rows)
 
@@ -273,6 +294,7 @@ def _faults(results: Row) -> list[str]:
                 f"{_med(faulty, lambda r: r['server']['requests']):,.0f}",
                 f"{_med(faulty, lambda r: r['server']['errors'] + r['server']['resets']):,.0f}",
                 _fmt_failures(faulty),
+                f"{_wait_pct(clean)} / {_wait_pct(faulty)}",
             )
         )
     header = (
@@ -284,25 +306,41 @@ def _faults(results: Row) -> list[str]:
         "requests sent",
         "faults met",
         "ids lost",
+        "core wait",
     )
     return _table(header, rows)
 
 
 def _tail(results: Row) -> list[str]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for v in _variants(results, "tail"):
         rs = _rows(results, "tail", v)
         if not rs:
             why = _unsupported(results, "tail", v)
             note = "the SDK does not accept this option yet" if why else "not run"
-            rows.append((LABELS.get(v, v), NA, NA, NA, NA, NA, note))
+            rows.append((LABELS.get(v, v), NA, NA, NA, NA, NA, note, NA))
             continue
-        ms = [_med(rs, lambda r, q=q: r["latency_ms"][q]) for q in ("50", "90", "99", "99.9")]
+        ms = [median([r["latency_ms"][q] for r in rs]) for q in ("50", "90", "99", "99.9")]
         extra = _med(rs, lambda r: r["server"]["requests"] / r["n"] - 1)
         rows.append(
-            (LABELS.get(v, v), *(f"{x:,.0f}" for x in ms), f"{100 * extra:.1f}%", _fmt_failures(rs))
+            (
+                LABELS.get(v, v),
+                *(f"{x:,.0f}" for x in ms),
+                f"{100 * extra:.1f}%",
+                _fmt_failures(rs),
+                _wait_pct(rs),
+            )
         )
-    header = ("Client", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "extra requests", "failed")
+    header = (
+        "Client",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "extra requests",
+        "failed",
+        "core wait",
+    )
     return _table(header, rows)
 
 
@@ -356,7 +394,7 @@ def render(results: Row, image: str | None) -> str:
     other = load.get("other_load_cores")
     rate = float(cfg["rate"])
     loaded = (
-        f"Other processes kept {other:.2f} cores busy on average during the run"
+        f"other processes kept {other:.2f} cores busy on average during the run"
         if other is not None
         else "The load from other processes was not measured"
     )
@@ -440,7 +478,8 @@ def render(results: Row, image: str | None) -> str:
             "fits in 15 minutes on this shared 2-core machine). "
             "`faults met`: 503s and cut responses the server sent. † fewer ids (the httpx "
             "client is CPU-bound well below the others), so that the run fits the time "
-            "budget; its ratio is still against its own fault-free run.",
+            "budget; its ratio is against its own fault-free run, but being CPU-bound it mostly "
+            "shows how much CPU the machine left it in each run. `core wait`: clean / faulty.",
             "",
             *_faults(results),
             "",

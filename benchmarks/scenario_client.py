@@ -16,7 +16,6 @@ import json
 import ssl
 import sys
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 from benchmarks.affinity import pin_to_cpu
@@ -55,22 +54,21 @@ def probe_gates(peer: TavusPeer) -> bool:
     try:
         from tavus_async import _bulk
 
-        original = _bulk.AIMDGate
+        original: type[Any] = getattr(_bulk, "AIMDGate")  # noqa: B009 (private, may vanish)
     except (ImportError, AttributeError):
         return False
 
-    class RecordedGate(original):  # type: ignore[misc, valid-type]
+    class RecordedGate(original):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             peer.gates.append(self)
 
-    _bulk.AIMDGate = RecordedGate  # type: ignore[misc]
+    setattr(_bulk, "AIMDGate", RecordedGate)  # noqa: B010
     return True
 
 
-async def _tail(peer: Peer, ids: list[str], callers: int) -> tuple[BulkOutcome, list[float]]:
+async def _tail(peer: Peer, ids: list[str], callers: int, latencies: list[float]) -> BulkOutcome:
     """`callers` tasks, each calling `get` over its share of `ids` one at a time."""
-    latencies: list[float] = []
     failures: dict[str, int] = {}
     clock = time.perf_counter
 
@@ -85,7 +83,7 @@ async def _tail(peer: Peer, ids: list[str], callers: int) -> tuple[BulkOutcome, 
             latencies.append(clock() - started)
 
     await asyncio.gather(*(caller(ids[i::callers]) for i in range(callers)))
-    return BulkOutcome(len(ids) - sum(failures.values()), failures), latencies
+    return BulkOutcome(len(ids) - sum(failures.values()), failures)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,21 +110,24 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         control(args.port, "/__reset", args.tls_ca)
         wait0 = run_queue_wait_ns()
         cpu0, wall0 = time.process_time(), clock()
-        run: Coroutine[Any, Any, Any]
-        if args.mode == "tail":
-            run = _tail(peer, ids, args.concurrency)
-        else:
+        latencies: list[float] = []
+
+        async def run() -> BulkOutcome:
+            if args.mode == "tail":
+                return await _tail(peer, ids, args.concurrency, latencies)
             record = (lambda: completed.append(clock() - wall0)) if args.timeline else _nothing
-            run = peer.bulk(ids, args.concurrency, record)
-        task = asyncio.ensure_future(run)
+            return await peer.bulk(ids, args.concurrency, record)
+
+        task = asyncio.ensure_future(run())
         timed_out = False
         while not task.done():
-            done, _ = await asyncio.wait([task], timeout=SAMPLE_S if probed else None)
+            left = args.time_limit - (clock() - wall0)
+            done, _ = await asyncio.wait([task], timeout=min(SAMPLE_S, left) if probed else left)
             if probed:
                 limit = peer.controller_limit()
                 if limit is not None:
                     limits.append((clock() - wall0, limit))
-            if not done and clock() - wall0 > args.time_limit:
+            if not done and clock() - wall0 >= args.time_limit:
                 task.cancel()
                 timed_out = True
                 await asyncio.gather(task, return_exceptions=True)
@@ -135,10 +136,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         server = control(args.port, "/__stats", args.tls_ca)
         if timed_out:
             outcome, latencies = BulkOutcome(len(completed), {"timed out": 1}), []
-        elif args.mode == "tail":
-            outcome, latencies = task.result()
         else:
-            outcome, latencies = task.result(), []
+            outcome = task.result()
     finally:
         await peer.close()
     result |= {

@@ -1,5 +1,15 @@
-"""`python -m benchmarks`: run the whole suite and write docs/benchmarks.md."""
+"""`python -m benchmarks [production | cpu] [options]`.
 
-from benchmarks.runner import main
+`production` (the default): the production-like scenarios (`benchmarks.production`).
+`cpu`: the loopback CPU suite (`benchmarks.runner`). Both write their own section of
+docs/benchmarks.md; `--help` on either lists its options.
+"""
 
-raise SystemExit(main())
+import sys
+
+from benchmarks import production, runner
+
+argv = sys.argv[1:]
+if argv[:1] == ["cpu"]:
+    raise SystemExit(runner.main(argv[1:]))
+raise SystemExit(production.main(argv[1:] if argv[:1] == ["production"] else argv))

@@ -138,6 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tracemalloc", action="store_true", help="report traced bytes kept")
     parser.add_argument("--no-gc", action="store_true", help="gc.disable() while timing")
     parser.add_argument("--profile", metavar="PATH", help="cProfile the timed run into PATH")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, not asyncio's loop")
     parser.add_argument(
         "--cold-allocator",
         action="store_true",
@@ -151,8 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     start_rss = current_rss()
     args = parse_args(argv)
     pinned = pin_to_cpu(args.cpu) if args.cpu >= 0 else False
-    result = asyncio.run(measure(args))
+    if args.uvloop:
+        import uvloop
+
+        result = uvloop.run(measure(args))
+    else:
+        result = asyncio.run(measure(args))
     result["pinned"] = pinned
+    result["uvloop"] = args.uvloop
     result["start_rss_mib"] = start_rss / MIB
     result["peak_rss_mib"] = peak_rss() / MIB
     result["ru_maxrss_mib"] = ru_maxrss() / MIB

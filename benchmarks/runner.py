@@ -1,8 +1,9 @@
-"""The benchmark runner behind `python -m benchmarks`.
+"""The loopback CPU suite behind `python -m benchmarks cpu`.
 
 Starts the loopback server (pinned to CPU 1), then runs every measurement in a fresh client
 process (pinned to CPU 0), interleaving the clients round by round (A B C D, A B C D, ...),
-and writes the medians to `<out>/benchmarks.md` with a plot in `<out>/img/`.
+and writes the medians into the `cpu` section of `<out>/benchmarks.md` (`benchmarks.page`)
+with a plot in `<out>/img/`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from benchmarks.impls import BULK_IMPLS, SINGLE_IMPLS
 from benchmarks.machine import LoadMeter, facts
 from benchmarks.procstats import server_stats
 
-__all__ = ["QUICK", "ROOT", "Server", "main", "parse_args", "run_client"]
+__all__ = ["QUICK", "ROOT", "Server", "main", "parse_args", "run_client", "run_module"]
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 #: `--quick`: tiny sizes, for the smoke test and for trying changes out.
@@ -48,10 +49,18 @@ def _log(message: str) -> None:
 
 
 class Server:
-    """The benchmark server as a child process; a context manager that stops it on exit."""
+    """A benchmark server as a child process; a context manager that stops it on exit.
 
-    def __init__(self, cpu: int) -> None:
+    `module` is `benchmarks.server` (the fast server) or `benchmarks.scenario_server`, with
+    `extra` options.
+    """
+
+    def __init__(
+        self, cpu: int, module: str = "benchmarks.server", extra: Sequence[str] = ()
+    ) -> None:
         self._cpu = cpu
+        self._module = module
+        self._extra = list(extra)
         self._proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
 
@@ -61,7 +70,8 @@ class Server:
         return int(self.info["port"])
 
     def __enter__(self) -> Server:
-        cmd = [sys.executable, "-m", "benchmarks.server", "--port", "0", "--cpu", str(self._cpu)]
+        cmd = [sys.executable, "-m", self._module, "--port", "0", "--cpu", str(self._cpu)]
+        cmd += self._extra
         self._proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
@@ -97,7 +107,7 @@ class Server:
         return server_stats(self.port)[0]
 
 
-def _run_module(module: str, args: Sequence[str], timeout: float) -> dict[str, Any]:
+def run_module(module: str, args: Sequence[str], timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, "-m", module, *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -118,7 +128,7 @@ def run_client(
         *("--port", str(port), "--warmup", str(args.warmup), "--cpu", str(args.client_cpu)),
         *extra,
     ]
-    result = _run_module("benchmarks.client", opts, args.timeout)
+    result = run_module("benchmarks.client", opts, args.timeout)
     if result["errors"] or result["ok"] != n:
         raise RuntimeError(f"{impl}: {result['errors']} errors, {result['ok']} of {n} ok")
     return result
@@ -182,7 +192,7 @@ def _decode_phase(args: argparse.Namespace, log: Log) -> dict[str, Any]:
         *("--iterations", str(args.decode_iterations), "--repeats", str(args.decode_repeats)),
         *("--keep", str(args.decode_keep), "--cpu", str(args.client_cpu)),
     ]
-    result = _run_module("benchmarks.decode_bench", opts, args.timeout)
+    result = run_module("benchmarks.decode_bench", opts, args.timeout)
     log(f"[decode] {json.dumps(result['us_per_decode'])}")
     return result
 
@@ -192,7 +202,7 @@ def _ints(text: str) -> list[int]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m benchmarks cpu", description=__doc__)
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.md goes")
     p.add_argument("--json", type=Path, help="also write the raw measurements here")
@@ -245,7 +255,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _command(argv: Sequence[str]) -> str:
     exe = Path(sys.executable)
     shown = str(exe.relative_to(ROOT)) if exe.is_relative_to(ROOT) else "python"
-    return " ".join([shown, "-m", "benchmarks", *argv])
+    return " ".join([shown, "-m", "benchmarks", "cpu", *argv])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,14 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _write(results: dict[str, Any], out: Path) -> None:
     """Write `<out>/benchmarks.md` and its plot."""
+    from benchmarks.page import demote_headings, write_section
     from benchmarks.plot import plot_throughput
     from benchmarks.report import render
 
     image = out / "img" / "benchmarks-throughput.png"
     plotted = plot_throughput(results, image)
-    out.mkdir(parents=True, exist_ok=True)
     report = render(results, image.relative_to(out).as_posix() if plotted else None)
-    (out / "benchmarks.md").write_text(report)
+    write_section(out / "benchmarks.md", "cpu", demote_headings(report))
     _log(f"wrote {out / 'benchmarks.md'} ({results['elapsed_s']:.0f} s of measurements)")
 
 

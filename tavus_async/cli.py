@@ -23,7 +23,7 @@ from ._version import __version__
 from .client import AsyncTavus
 from .errors import InvalidPersonaIdError, MissingAPIKeyError, TavusError
 from .models import Persona
-from .personas import validate_persona_id
+from .resources._base import validate_persona_id
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -302,8 +302,9 @@ class Transport:
         Raises a `TavusError` carrying how many attempts were made.
         """
         body = None if json is None else msgspec.json.encode(json)
-        del json  # the caller's JSON may hold credentials: out of the frame's locals
+        # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
         call = _Call(method, self._url(path), params, body, parse, options, on_throttle, accept)
+        del json, body
         loop = retrying(
             options.retry,
             method,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from tavus_async import (
     ClientClosedError,
     ConflictError,
     DecodeError,
+    InternalServerError,
     InvalidIdError,
     InvalidPatchError,
     InvalidPersonaIdError,
@@ -522,3 +524,35 @@ async def test_close_ends_a_wait_for_the_limiter(server: FakeTavus) -> None:
 def test_store_arguments_are_checked(options: dict[str, Any], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         AsyncTavus(api_key=KEY, **options)
+
+
+# ------------------------------------------------------------------------ secrets
+
+
+def rendered(exc: BaseException) -> str:
+    """The error and the SDK's frames below the test's own, with their local variables."""
+    assert exc.__traceback__ is not None
+    below = traceback.walk_tb(exc.__traceback__.tb_next)
+    frames = traceback.StackSummary.extract(below, capture_locals=True)
+    assert frames, "no SDK frame to look at"
+    return "".join(frames.format()) + repr(exc) + str(exc)
+
+
+async def test_credentials_sent_in_a_write_stay_out_of_a_traceback(server: FakeTavus) -> None:
+    secret = "sk-llm-credential-0123456789"
+    server.enqueue(Fault.http(500), Fault.http(500), method="POST")
+    server.enqueue(Fault.http(500), method="PATCH")
+    async with client_for(server) as client:
+        with pytest.raises(InternalServerError) as as_model:
+            await client.personas.create(layers=Layers(llm=LLMLayer(api_key=secret)))
+        with pytest.raises(InternalServerError) as as_dict:
+            await client.pals.create(
+                default_face_id="r1", extra_body={"layers": {"tts": {"api_key": secret}}}
+            )
+        with pytest.raises(InternalServerError) as patched:
+            await client.personas.patch(
+                server.persona_ids[0], [patch.Replace("/layers/llm/api_key", secret)]
+            )
+    assert secret.encode() in server.requests[0].body  # it was sent
+    for caught in (as_model, as_dict, patched):
+        assert secret not in rendered(caught.value)

@@ -316,13 +316,15 @@ class Resource:
         )
 
     async def _create(self, body: dict[str, Any]) -> Persona:
-        return await self._transport.request(
+        request = self._transport.request(
             "POST",
             self._PATH,
             json=body,
             parse=lambda response: decode_persona(response.body),
             options=self._options,
         )
+        del body  # may hold credentials: out of a traceback's locals
+        return await request
 
     async def _patch(
         self, persona_id: str, operations: Iterable[Operation], *, force: bool = False
@@ -330,17 +332,18 @@ class Resource:
         self._valid(persona_id)
         if not isinstance(force, bool):
             raise TypeError(f"force must be a bool, not {type(force).__name__}")
-        patch = validate_patch(operations)
+        request = self._transport.request(
+            "PATCH",
+            self._item(persona_id),
+            json=validate_patch(operations),
+            params={"force": "true"} if force else None,
+            parse=_applied,
+            options=self._options,
+            accept=(304,),
+        )
+        del operations  # values may be credentials: out of a traceback's locals
         try:
-            return await self._transport.request(
-                "PATCH",
-                self._item(persona_id),
-                json=patch,
-                params={"force": "true"} if force else None,
-                parse=_applied,
-                options=self._options,
-                accept=(304,),
-            )
+            return await request
         except ConflictError as error:
             raise _with_hint(error, self._FORCE_HINT) from None
         finally:

@@ -76,22 +76,25 @@ class Pals(Resource):
         """
         if not isinstance(default_face_id, str) or not default_face_id:
             raise ValueError("pals.create needs default_face_id, a non-empty str")
-        body = create_body(
-            {
-                "pal_name": pal_name,
-                "default_face_id": default_face_id,
-                "system_prompt": system_prompt,
-                "pipeline_mode": pipeline_mode,
-                "context": context,
-                "document_ids": document_ids,
-                "document_tags": document_tags,
-                "objectives_id": objectives_id,
-                "guardrails_id": guardrails_id,
-                "layers": layers,
-            },
-            extra_body,
+        request = self._create(
+            create_body(
+                {
+                    "pal_name": pal_name,
+                    "default_face_id": default_face_id,
+                    "system_prompt": system_prompt,
+                    "pipeline_mode": pipeline_mode,
+                    "context": context,
+                    "document_ids": document_ids,
+                    "document_tags": document_tags,
+                    "objectives_id": objectives_id,
+                    "guardrails_id": guardrails_id,
+                    "layers": layers,
+                },
+                extra_body,
+            )
         )
-        return await self._create(body)
+        del layers, extra_body  # may hold credentials: out of a traceback's locals
+        return await request
 
     async def patch(
         self, pal_id: str, operations: Iterable[Operation], force: bool = False
@@ -105,4 +108,6 @@ class Pals(Resource):
         `UnprocessableEntityError`. Afterwards (whatever the outcome) `get` of the id
         fetches it anew.
         """
-        return await self._patch(pal_id, operations, force=force)
+        request = self._patch(pal_id, operations, force=force)
+        del operations  # values may be credentials: out of a traceback's locals
+        return await request

@@ -81,22 +81,25 @@ class Personas(Resource):
         SDK does not know yet. A create is not retried once it may have reached the server
         (unless `RetryPolicy(retry_writes=True)`).
         """
-        body = create_body(
-            {
-                "persona_name": persona_name,
-                "system_prompt": system_prompt,
-                "pipeline_mode": pipeline_mode,
-                "context": context,
-                "default_replica_id": default_replica_id,
-                "document_ids": document_ids,
-                "document_tags": document_tags,
-                "objectives_id": objectives_id,
-                "guardrails_id": guardrails_id,
-                "layers": layers,
-            },
-            extra_body,
+        request = self._create(
+            create_body(
+                {
+                    "persona_name": persona_name,
+                    "system_prompt": system_prompt,
+                    "pipeline_mode": pipeline_mode,
+                    "context": context,
+                    "default_replica_id": default_replica_id,
+                    "document_ids": document_ids,
+                    "document_tags": document_tags,
+                    "objectives_id": objectives_id,
+                    "guardrails_id": guardrails_id,
+                    "layers": layers,
+                },
+                extra_body,
+            )
         )
-        return await self._create(body)
+        del layers, extra_body  # may hold credentials: out of a traceback's locals
+        return await request
 
     async def patch(self, persona_id: str, operations: Iterable[Operation]) -> bool:
         """Apply a JSON Patch (RFC 6902) to a persona (`PATCH /v2/personas/{id}`).
@@ -108,4 +111,6 @@ class Personas(Resource):
         (409) when the PAL has unsaved maker changes. Afterwards (whatever the outcome)
         `get` of the id fetches it anew.
         """
-        return await self._patch(persona_id, operations)
+        request = self._patch(persona_id, operations)
+        del operations  # values may be credentials: out of a traceback's locals
+        return await request

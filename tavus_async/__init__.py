@@ -1,5 +1,10 @@
 """tavus-async: an asyncio client for the Tavus persona API."""
 
+from . import patch
+from ._cache import TTLCache
+from ._limits import RateLimiter
+from ._paging import Page
+from ._patch import InvalidPatchError, PatchOperation
 from ._retry import BudgetConfig, RetryPolicy
 from ._stores import CacheProtocol, RateLimiterProtocol
 from ._version import __version__
@@ -42,7 +47,7 @@ from .models import (
     TTSEngine,
     TTSLayer,
 )
-from .personas import Personas
+from .resources import Pals, Personas
 
 __all__ = [
     "APIConnectionError",
@@ -59,18 +64,23 @@ __all__ = [
     "DecodeError",
     "InternalServerError",
     "InvalidIdError",
+    "InvalidPatchError",
     "InvalidPersonaIdError",
     "LLMLayer",
     "Layers",
     "MissingAPIKeyError",
     "NotFoundError",
+    "Page",
     "Pal",
+    "Pals",
+    "PatchOperation",
     "PerceptionLayer",
     "PerceptionModel",
     "PermissionDeniedError",
     "Persona",
     "Personas",
     "RateLimitError",
+    "RateLimiter",
     "RateLimiterProtocol",
     "ResponseMismatchError",
     "ResponseTooLargeError",
@@ -78,6 +88,7 @@ __all__ = [
     "STTEngine",
     "STTLayer",
     "TTSEngine",
+    "TTLCache",
     "TTSLayer",
     "TavusError",
     "Tool",
@@ -86,4 +97,5 @@ __all__ = [
     "UnexpectedEncodingError",
     "UnprocessableEntityError",
     "__version__",
+    "patch",
 ]

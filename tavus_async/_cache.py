@@ -1,4 +1,4 @@
-"""A small in-memory TTL cache for personas (off unless `AsyncTavus(cache_ttl=...)`)."""
+"""In-memory persona caching: an expiring LRU map, and `TTLCache`, the `CacheProtocol` on it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ._checks import check_count, check_seconds
+from .models import Persona
 
 V = TypeVar("V")
 
-__all__ = ["TTLCache"]
+__all__ = ["ExpiringLRU", "TTLCache"]
 
 
-class TTLCache(Generic[V]):
+class ExpiringLRU(Generic[V]):
     """LRU-bounded mapping whose entries expire `ttl` seconds after they were stored."""
 
     __slots__ = ("_clock", "_data", "_maxsize", "_ttl")
@@ -22,8 +23,8 @@ class TTLCache(Generic[V]):
     def __init__(
         self, ttl: float, maxsize: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._ttl = check_seconds("cache_ttl", ttl)
-        self._maxsize = check_count("cache_size", maxsize)
+        self._ttl = check_seconds("ttl", ttl)
+        self._maxsize = check_count("max_entries", maxsize)
         self._clock = clock
         self._data: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
@@ -49,6 +50,76 @@ class TTLCache(Generic[V]):
         while len(self._data) > self._maxsize:
             self._data.popitem(last=False)
 
+    def pop(self, key: str) -> None:
+        """Drop `key` if present."""
+        self._data.pop(key, None)
+
     def clear(self) -> None:
         """Forget everything."""
         self._data.clear()
+
+
+class TTLCache:
+    """The in-memory persona cache (`CacheProtocol`) of one process.
+
+    Keeps at most `max_entries` personas (least recently used evicted first), each for `ttl`
+    seconds after it was stored; a hit returns the same `Persona` object. `AsyncTavus(
+    cache_ttl=..., cache_size=...)` builds one; pass one as `AsyncTavus(cache=...)` to share
+    it between clients. `clock` (seconds, monotonic) is for tests.
+
+    Writes invalidate: an id's stamp is kept for the `tracked` most recently invalidated
+    ids; an id whose stamp was dropped is judged by the newest dropped stamp, which can
+    refuse a put (a harmless miss) but never accepts a stale one.
+    """
+
+    __slots__ = ("_entries", "_floor", "_stamp", "_stamps", "_tracked")
+
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int = 1024,
+        *,
+        tracked: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_count("tracked", tracked)
+        self._entries: ExpiringLRU[Persona] = ExpiringLRU(ttl, max_entries, clock)
+        self._stamp = 0  # bumped by every invalidation
+        self._stamps: OrderedDict[str, int] = OrderedDict()  # id -> its last invalidation
+        self._floor = 0  # the newest stamp dropped from `_stamps`
+        self._tracked = tracked
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"TTLCache(ttl={self._entries._ttl:g}, max_entries={self._entries._maxsize})"
+
+    async def get(self, persona_id: str) -> Persona | None:
+        """The live cached persona, or None."""
+        return self._entries.get(persona_id)
+
+    async def version(self, persona_id: str) -> int:
+        """The invalidation clock now: any later invalidation is newer."""
+        return self._stamp
+
+    async def put(self, persona_id: str, persona: Persona, version: int) -> bool:
+        """Store unless `persona_id` was invalidated after `version` was taken."""
+        if self._stamps.get(persona_id, self._floor) > version:
+            return False
+        self._entries.put(persona_id, persona)
+        return True
+
+    async def invalidate(self, persona_id: str) -> None:
+        """Drop the entry and stamp the id, so older versions cannot put it back."""
+        self._stamp += 1
+        self._stamps[persona_id] = self._stamp
+        self._stamps.move_to_end(persona_id)
+        while len(self._stamps) > self._tracked:
+            _, stamp = self._stamps.popitem(last=False)
+            self._floor = max(self._floor, stamp)
+        self._entries.pop(persona_id)
+
+    def clear(self) -> None:
+        """Forget every entry (invalidation stamps are kept)."""
+        self._entries.clear()

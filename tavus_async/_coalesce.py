@@ -85,6 +85,11 @@ class Coalescer(Generic[V]):
             if not waiter.done():
                 waiter.set_result(value)
 
+    def forget(self, key: str) -> None:
+        """Let the next caller of `key` start a new request (a write made the one in flight
+        stale); callers already waiting still get its outcome."""
+        self._flights.pop(key, None)
+
     def _forget(self, key: str, flight: _Flight[V]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]

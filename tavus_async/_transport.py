@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final, Generic, TypeVar
@@ -24,9 +24,9 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._checks import check_seconds
-from ._limits import RateLimiter
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
 from ._secret import Secret
+from ._stores import RateLimiterProtocol
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -100,7 +100,17 @@ class CallOptions:
 class _Call(Generic[T]):
     """One request as its caller described it, and when it began."""
 
-    __slots__ = ("body", "method", "on_throttle", "options", "params", "parse", "started", "url")
+    __slots__ = (
+        "accept",
+        "body",
+        "method",
+        "on_throttle",
+        "options",
+        "params",
+        "parse",
+        "started",
+        "url",
+    )
 
     def __init__(
         self,
@@ -111,6 +121,7 @@ class _Call(Generic[T]):
         parse: Callable[[Response], T],
         options: CallOptions,
         on_throttle: Callable[[], object] | None,
+        accept: Collection[int],
     ) -> None:
         self.method = method
         self.url = url
@@ -119,6 +130,7 @@ class _Call(Generic[T]):
         self.parse = parse
         self.options = options
         self.on_throttle = on_throttle
+        self.accept = accept
         self.started = time.monotonic()
 
     def __repr__(self) -> str:
@@ -213,7 +225,7 @@ class Transport:
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
         budget: RetryBudget | None,
-        limiter: RateLimiter | None,
+        limiter: RateLimiterProtocol | None,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
@@ -278,6 +290,7 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: object = None,
         on_throttle: Callable[[], object] | None = None,
+        accept: Collection[int] = (),
     ) -> T:
         """Send `method` to `path` (encoded, below the base URL) and return `parse(response)`
         of the 2xx answer, retrying per `options.retry`.
@@ -285,11 +298,13 @@ class Transport:
         `parse` runs inside the attempt: a `ResponseMismatchError` from it drops the
         connection and the attempt is retried like a connection error; any other
         `TavusError` from it is raised. `on_throttle()` is called on every 429 answer.
+        A status in `accept` (PATCH's 304) is parsed like a 2xx instead of raised.
         Raises a `TavusError` carrying how many attempts were made.
         """
         body = None if json is None else msgspec.json.encode(json)
-        del json  # the caller's JSON may hold credentials: out of the frame's locals
-        call = _Call(method, self._url(path), params, body, parse, options, on_throttle)
+        # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
+        call = _Call(method, self._url(path), params, body, parse, options, on_throttle, accept)
+        del json, body
         loop = retrying(
             options.retry,
             method,
@@ -321,7 +336,7 @@ class Transport:
         failure: TavusError
         try:
             response, link = await self._exchange_in_time(call, number)
-            if 200 <= response.status_code < 300:
+            if 200 <= response.status_code < 300 or response.status_code in call.accept:
                 return call.parse(response)
             failure = self._status_error(response, call)
         except TavusError as exc:
@@ -339,9 +354,22 @@ class Transport:
         raise failure.with_traceback(None)
 
     async def _wait_for_slot(self, number: int) -> None:
-        """Wait for the rate limiter (if any); refuse once the client is closed."""
+        """Wait for the rate limiter (if any); refuse once the client is closed.
+
+        The wait is a scope `close()` expires like an attempt's, so closing ends it whatever
+        the limiter is.
+        """
         if self._limiter is not None and not self._closed:
-            await self._limiter.acquire(self._pause)
+            scope = asyncio.timeout(None)
+            self._attempts.add(scope)
+            try:
+                async with scope:
+                    await self._limiter.acquire()
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+            finally:
+                self._attempts.discard(scope)
         if self._closed:
             raise self._closed_error("closed", attempts=number - 1)
 
@@ -462,7 +490,7 @@ class Transport:
         return error
 
     async def _pause(self, seconds: float) -> None:
-        """Wait between attempts or for a rate-limit slot; `close()` ends the wait at once."""
+        """Wait between attempts; `close()` ends the wait at once."""
         if self._closed:
             return
         if self._closing is None:

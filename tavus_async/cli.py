@@ -1,4 +1,5 @@
-"""The `tavus-async` command line: fetch personas, run the fake server, run the demo.
+"""The `tavus-async` command line: personas and PALs (get, list, create, patch, delete), the
+fake server, the demo.
 
 It sits outside the core: it uses only the public client and `tavus_async.testing`.
 """
@@ -13,17 +14,19 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any, Protocol
 
 import aiohttp
 import msgspec
 
+from ._patch import InvalidPatchError
 from ._version import __version__
 from .client import AsyncTavus
 from .errors import InvalidPersonaIdError, MissingAPIKeyError, TavusError
 from .models import Persona
-from .personas import validate_persona_id
+from .resources import Pals, Personas, validate_persona_id
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -87,8 +90,9 @@ async def _stdin_ids() -> AsyncIterator[str]:
                 yield persona_id
 
 
-def _table(personas: Sequence[Persona]) -> str:
-    header = ("persona_id", "persona_name", "llm", "tts", "perception", "stt", "updated_at")
+def _table(personas: Sequence[Persona], pals: bool = False) -> str:
+    names = ("pal_id", "pal_name") if pals else ("persona_id", "persona_name")
+    header = (*names, "llm", "tts", "perception", "stt", "updated_at")
     rows = [header]
     for p in personas:
         layers = p.layers
@@ -115,7 +119,33 @@ def _report(persona_id: str, error: TavusError) -> None:
     print(f"error: {persona_id}: {type(error).__name__}: {error}", file=sys.stderr)
 
 
-async def _personas_get(args: argparse.Namespace) -> int:
+def _resource(client: AsyncTavus, args: argparse.Namespace) -> Personas | Pals:
+    return client.pals if args.resource == "pals" else client.personas
+
+
+def _id_name(args: argparse.Namespace) -> str:
+    return "pal_id" if args.resource == "pals" else "persona_id"
+
+
+def _client(args: argparse.Namespace) -> AsyncTavus:
+    return AsyncTavus(api_key=args.api_key, base_url=args.base_url)
+
+
+def _line(persona: Persona) -> str:
+    """One persona as a JSON line: every key the API sent, unknown ones included."""
+    return _encode(persona.to_dict()).decode() + "\n"
+
+
+def _write_all(personas: Sequence[Persona], args: argparse.Namespace, out: IO[str]) -> None:
+    """`json` (an indented array) or `table` output of what was collected."""
+    if args.format == "json":
+        body = _encode([p.to_dict() for p in personas]).decode()
+        out.write(msgspec.json.format(body, indent=2) + "\n")
+    else:
+        out.write(_table(personas, pals=args.resource == "pals") + "\n")
+
+
+async def _get(args: argparse.Namespace) -> int:
     ids: list[str] | AsyncIterator[str]
     ids = _stdin_ids() if args.ids == ["-"] else list(args.ids)
     total = len(ids) if isinstance(ids, list) else None
@@ -123,9 +153,10 @@ async def _personas_get(args: argparse.Namespace) -> int:
     failed = 0
     out = sys.stdout
     try:
-        async with AsyncTavus(api_key=args.api_key, base_url=args.base_url) as client:
+        async with _client(args) as client:
+            resource = _resource(client, args)
             if args.format == "ndjson":
-                async for persona_id, result in client.personas.iter_many(
+                async for persona_id, result in resource.iter_many(
                     ids, concurrency=args.concurrency
                 ):
                     bar.update()
@@ -133,16 +164,16 @@ async def _personas_get(args: argparse.Namespace) -> int:
                         failed += 1
                         _report(persona_id, result)
                     else:
-                        out.write(_encode(result).decode() + "\n")
+                        out.write(_line(result))
             else:
                 id_list = []
                 for persona_id in ids if isinstance(ids, list) else [i async for i in ids]:
                     try:  # report a bad id like any other failure instead of aborting
-                        id_list.append(validate_persona_id(persona_id))
+                        id_list.append(validate_persona_id(persona_id, _id_name(args)))
                     except InvalidPersonaIdError as exc:
                         failed += 1
                         _report(persona_id, exc)
-                results = await client.personas.get_many(
+                results = await resource.get_many(
                     id_list,
                     concurrency=args.concurrency,
                     return_exceptions=True,
@@ -155,25 +186,129 @@ async def _personas_get(args: argparse.Namespace) -> int:
                         _report(persona_id, result)
                     else:
                         good.append(result)
-                if args.format == "json":
-                    out.write(msgspec.json.format(_encode(good).decode(), indent=2) + "\n")
-                else:
-                    out.write(_table(good) + "\n")
+                _write_all(good, args, out)
     finally:
         bar.close()
     out.flush()
     return EXIT_FAILED if failed else EXIT_OK
 
 
+async def _list(args: argparse.Namespace) -> int:
+    bar = _progress_bar(None, args.resource, sys.stderr)
+    out = sys.stdout
+    collected: list[Persona] = []
+    try:
+        async with _client(args) as client:
+            if args.resource == "pals":
+                listing = client.pals.list(pal_type=args.type, page_size=args.page_size)
+            else:
+                listing = client.personas.list(persona_type=args.type, page_size=args.page_size)
+            async for persona in listing:
+                bar.update()
+                if args.format == "ndjson":
+                    out.write(_line(persona))
+                else:
+                    collected.append(persona)
+    except TavusError as exc:
+        print(f"error: listing {args.resource}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        bar.close()
+    if args.format != "ndjson":
+        _write_all(collected, args, out)
+    out.flush()
+    return EXIT_OK
+
+
+def _read_json(source: str) -> Any:
+    """The JSON in file `source` (`-`: stdin); ValueError saying what is wrong."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        return msgspec.json.decode(text)
+    except OSError as exc:
+        raise ValueError(f"cannot read {source}: {exc.strerror or exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"{source} is not JSON: {exc}") from None
+
+
+def _usage_error(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+async def _create(args: argparse.Namespace) -> int:
+    try:
+        fields = _read_json(args.file)
+        if not isinstance(fields, dict):
+            raise ValueError(f"{args.file} must hold a JSON object of the fields to create")
+    except ValueError as exc:
+        return _usage_error(exc)
+    async with _client(args) as client:
+        if args.resource == "pals":
+            face = fields.pop("default_face_id", None)
+            if not isinstance(face, str) or not face:
+                return _usage_error("a PAL needs default_face_id (a non-empty string)")
+            created = await client.pals.create(default_face_id=face, extra_body=fields)
+        else:
+            created = await client.personas.create(extra_body=fields)
+    sys.stdout.write(_line(created))
+    return EXIT_OK
+
+
+async def _patch(args: argparse.Namespace) -> int:
+    try:
+        operations = _read_json(args.file)
+        if not isinstance(operations, list):
+            raise InvalidPatchError(f"{args.file} must hold a JSON array of patch operations")
+    except ValueError as exc:  # InvalidPatchError is one too
+        return _usage_error(exc)
+    async with _client(args) as client:
+        try:
+            if args.resource == "pals":
+                changed = await client.pals.patch(args.id, operations, force=args.force)
+            else:
+                changed = await client.personas.patch(args.id, operations)
+        except (InvalidPatchError, InvalidPersonaIdError) as exc:
+            return _usage_error(exc)
+        except TavusError as exc:
+            _report(args.id, exc)
+            return EXIT_FAILED
+    sys.stdout.write(_encode({_id_name(args): args.id, "changed": changed}).decode() + "\n")
+    return EXIT_OK
+
+
+async def _delete(args: argparse.Namespace) -> int:
+    failed = 0
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def delete(resource: Personas | Pals, persona_id: str) -> None:
+        nonlocal failed
+        try:
+            async with gate:
+                await resource.delete(persona_id)
+        except TavusError as exc:
+            failed += 1
+            _report(persona_id, exc)
+        else:
+            sys.stdout.write(persona_id + "\n")
+
+    async with _client(args) as client:
+        resource = _resource(client, args)
+        await asyncio.gather(*(delete(resource, persona_id) for persona_id in args.ids))
+    sys.stdout.flush()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 async def _mock_server(args: argparse.Namespace) -> int:
-    from .testing import persona_id_for, serve
+    from .testing import persona_id_for, serve, stock_persona_ids
 
     def ready(base_url: str) -> None:
         print(f"Fake Tavus API listening on {base_url}", flush=True)
         sample = ", ".join(persona_id_for(i) for i in range(min(args.personas, 3)))
         print(
             f"  export TAVUS_BASE_URL={base_url} TAVUS_API_KEY={args.api_key}\n"
-            f"  {args.personas} personas, e.g. {sample}",
+            f"  {args.personas} personas, e.g. {sample}\n"
+            f"  and the ids the docs use: {', '.join(stock_persona_ids())}",
             flush=True,
         )
 
@@ -242,6 +377,52 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default=None, help="default: $TAVUS_API_KEY")
+    parser.add_argument("--base-url", default=None, help="default: $TAVUS_BASE_URL or tavusapi.com")
+
+
+def _add_resource_commands(commands: Any, name: str, noun: str) -> None:
+    """`tavus-async personas ...` or `tavus-async pals ...`: the same commands."""
+    group = commands.add_parser(name, help=f"{noun}s: get, list, create, patch, delete")
+    group.set_defaults(resource=name)
+    sub = group.add_subparsers(dest=f"{name}_command", required=True)
+    formats = ("ndjson", "json", "table")
+
+    get = sub.add_parser("get", help=f"fetch {noun}s by id ('-' reads stdin)")
+    get.add_argument("ids", nargs="+", metavar="ID")
+    get.add_argument("--concurrency", type=_positive_int, default=32)
+    get.add_argument("--format", choices=formats, default="ndjson")
+    get.set_defaults(run=_get)
+
+    listing = sub.add_parser("list", help=f"list every {noun}")
+    listing.add_argument("--type", choices=("user", "system"), default=None)
+    listing.add_argument("--format", choices=formats, default="ndjson")
+    listing.add_argument("--page-size", type=_positive_int, default=100)
+    listing.set_defaults(run=_list)
+
+    create = sub.add_parser("create", help=f"create a {noun} from a JSON object")
+    create.add_argument("file", metavar="FILE", help="a JSON file of the fields, or '-'")
+    create.set_defaults(run=_create)
+
+    patch = sub.add_parser("patch", help=f"apply a JSON Patch (RFC 6902) to a {noun}")
+    patch.add_argument("id", metavar="ID")
+    patch.add_argument("file", metavar="FILE", help="a JSON file of the operations, or '-'")
+    if name == "pals":
+        patch.add_argument(
+            "--force", action="store_true", help="overwrite unsaved changes in the maker"
+        )
+    patch.set_defaults(run=_patch)
+
+    delete = sub.add_parser("delete", help=f"delete {noun}s by id")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.add_argument("--concurrency", type=_positive_int, default=8)
+    delete.set_defaults(run=_delete)
+
+    for command in (get, listing, create, patch, delete):
+        _add_connection_args(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -250,15 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tavus-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    personas = commands.add_parser("personas", help="persona lookups")
-    persona_commands = personas.add_subparsers(dest="personas_command", required=True)
-    get = persona_commands.add_parser("get", help="fetch personas by id ('-' reads stdin)")
-    get.add_argument("ids", nargs="+", metavar="ID")
-    get.add_argument("--concurrency", type=_positive_int, default=32)
-    get.add_argument("--format", choices=("ndjson", "json", "table"), default="ndjson")
-    get.add_argument("--api-key", default=None, help="default: $TAVUS_API_KEY")
-    get.add_argument("--base-url", default=None, help="default: $TAVUS_BASE_URL or tavusapi.com")
-    get.set_defaults(run=_personas_get)
+    for name, noun in (("personas", "persona"), ("pals", "PAL")):
+        _add_resource_commands(commands, name, noun)
 
     mock = commands.add_parser("mock-server", help="run the fake Tavus API")
     mock.add_argument("--host", default="127.0.0.1")

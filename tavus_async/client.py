@@ -17,11 +17,12 @@ from ._coalesce import Coalescer
 from ._limits import RateLimiter
 from ._retry import RetryBudget, RetryPolicy
 from ._secret import Secret
+from ._stores import CacheProtocol, RateLimiterProtocol
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, CallOptions, Transport
 from ._version import __version__
 from .errors import MissingAPIKeyError
 from .models import Persona
-from .personas import Personas
+from .resources import Pals, Personas
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncTavus"]
 
@@ -71,6 +72,41 @@ def _resolve_base_url(base_url: object) -> str:
     return str(url).rstrip("/")
 
 
+def _resolve_limiter(
+    rate_limit: float | None, rate_limiter: RateLimiterProtocol | None
+) -> RateLimiterProtocol | None:
+    """The limiter passed in, or one built from the `rate_limit` shortcut (not both)."""
+    if rate_limiter is None:
+        return None if rate_limit is None else RateLimiter(check_seconds("rate_limit", rate_limit))
+    if rate_limit is not None:
+        raise ValueError("pass rate_limit= or rate_limiter=, not both")
+    if not isinstance(rate_limiter, RateLimiterProtocol):
+        raise TypeError(
+            f"rate_limiter must have an async acquire() (RateLimiterProtocol), "
+            f"not {type(rate_limiter).__name__}"
+        )
+    return rate_limiter
+
+
+def _resolve_cache(
+    cache_ttl: float | None, cache_size: int | None, cache: CacheProtocol | None
+) -> CacheProtocol | None:
+    """The cache passed in, or one built from the `cache_ttl`/`cache_size` shortcut."""
+    if cache is None:
+        size = check_count("cache_size", 1024 if cache_size is None else cache_size)
+        if cache_ttl is None:
+            return None
+        return TTLCache(check_seconds("cache_ttl", cache_ttl), size)
+    if cache_ttl is not None or cache_size is not None:
+        raise ValueError("pass cache_ttl=/cache_size= or cache=, not both")
+    if not isinstance(cache, CacheProtocol):
+        raise TypeError(
+            f"cache must implement CacheProtocol (get, version, put, invalidate), "
+            f"not {type(cache).__name__}"
+        )
+    return cache
+
+
 def _resolve_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     if isinstance(timeout, aiohttp.ClientTimeout):
         return timeout
@@ -93,10 +129,19 @@ class AsyncTavus:
     - `session`: bring your own `aiohttp.ClientSession`; the client never closes it.
     - `max_response_bytes`: cap on a (decompressed) response body.
     - `cache_ttl`: keep fetched personas this many seconds (off by default), at most
-      `cache_size` of them (least recently used evicted first).
-    - `rate_limit`: at most this many requests per second from this client (off by default).
+      `cache_size` of them (least recently used evicted first): a shortcut for
+      `cache=TTLCache(cache_ttl, cache_size)`.
+    - `cache`: a persona cache (`CacheProtocol`): a `TTLCache`, a
+      `tavus_async.redis.RedisCache` shared by many processes, or your own.
+    - `rate_limit`: at most this many requests per second from this client (off by
+      default): a shortcut for `rate_limiter=RateLimiter(rate_limit)`.
+    - `rate_limiter`: a `RateLimiterProtocol`: a `RateLimiter`, a
+      `tavus_async.redis.RedisRateLimiter` shared by many processes, or your own.
     - `coalesce`: concurrent lookups of one id (`get`, `get_many`, `iter_many`) share one
       request (on by default).
+
+    A cache or limiter passed in is yours: the client never closes it, and may share it
+    with other clients. The shortcut and the object form of one store are refused together.
 
     Every argument is checked here, before any I/O: a wrong type raises `TypeError`, a
     value out of range `ValueError`, and no message quotes the key.
@@ -113,9 +158,12 @@ class AsyncTavus:
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache_ttl: float | None = None,
-        cache_size: int = 1024,
+        cache_size: int | None = None,
         rate_limit: float | None = None,
         coalesce: bool = True,
+        *,
+        rate_limiter: RateLimiterProtocol | None = None,
+        cache: CacheProtocol | None = None,
     ) -> None:
         key = _resolve_key(api_key)
         del api_key  # from here on only the masked key is a local a traceback could render
@@ -131,11 +179,8 @@ class AsyncTavus:
         self._options = CallOptions.build(self._timeout, policy)
         self._max_connections = check_count("max_connections", max_connections)
         check_count("max_response_bytes", max_response_bytes)
-        check_count("cache_size", cache_size)
-        cache: TTLCache[Persona] | None = (
-            TTLCache(cache_ttl, cache_size) if cache_ttl is not None else None
-        )
-        limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        store = _resolve_cache(cache_ttl, cache_size, cache)
+        limiter = _resolve_limiter(rate_limit, rate_limiter)
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -148,10 +193,14 @@ class AsyncTavus:
         )
         self._rate_limit = rate_limit
         self._cache_ttl = cache_ttl
-        #: Persona lookups: `get`, `get_many`, `iter_many`.
-        self.personas: Final[Personas] = Personas(
-            self._transport, self._options, cache, Coalescer() if coalesce else None
-        )
+        self._cache = store
+        self._limiter = limiter
+        # One coalescer and one cache for both paths: a PAL is a persona under other names.
+        coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
+        #: Personas at `/v2/personas`: get, list, create, patch, delete.
+        self.personas: Final[Personas] = Personas(self._transport, self._options, store, coalescer)
+        #: The same records as PALs at `/v2/pals`, under the PAL names.
+        self.pals: Final[Pals] = Pals(self._transport, self._options, store, coalescer)
 
     @property
     def base_url(self) -> str:
@@ -179,13 +228,24 @@ class AsyncTavus:
         return self._max_connections
 
     @property
+    def cache(self) -> CacheProtocol | None:
+        """The persona cache in use, if any."""
+        return self._cache
+
+    @property
+    def rate_limiter(self) -> RateLimiterProtocol | None:
+        """The rate limiter in use, if any."""
+        return self._limiter
+
+    @property
     def is_closed(self) -> bool:
         """True once the client was closed."""
         return self._transport.closed
 
     async def close(self) -> None:
         """Close the client: every pending call ends with `ClientClosedError`, and the
-        connection pool is closed (a session passed in by the user is left open)."""
+        connection pool is closed (a session, cache or rate limiter passed in by the user
+        is left open)."""
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncTavus:

@@ -336,7 +336,7 @@ class RedisCache(_RedisStore):
             return False
         args = (
             persona_id,
-            msgspec.json.encode(persona),
+            msgspec.json.encode(persona.to_dict()),  # every key received, unknown ones too
             version,
             self._ttl_ms,
             self._max_entries,

@@ -194,3 +194,59 @@ async def _cache(pipe: Connection, url: str, namespace: str) -> None:
             else:
                 await cache.invalidate(persona_id)
             pipe.send(answer)
+
+
+def client_worker(
+    pipe: Connection, base_url: str, api_key: str, redis_url: str, options: dict[str, Any]
+) -> None:
+    """An `AsyncTavus` on the Redis stores, serving `(command, *args)` messages until the
+    pipe closes: `("get_many", ids)` answers `[(id, persona_name or error class)]`,
+    `("patch", id, operations)` the bool, `("delete", id)` None (errors: their class name).
+
+    `options`: `rate` and `burst` for a `RedisRateLimiter` (none without `rate`), `cache`
+    (bool) for a `RedisCache`, `recheck` for both.
+    """
+    asyncio.run(_client(pipe, base_url, api_key, redis_url, options))
+
+
+async def _client(
+    pipe: Connection, base_url: str, api_key: str, redis_url: str, options: dict[str, Any]
+) -> None:
+    from tavus_async import AsyncTavus, Persona, TavusError
+    from tavus_async.redis import RedisCache, RedisRateLimiter
+
+    recheck = options.get("recheck", 1.0)
+    limiter = cache = None
+    if options.get("rate"):
+        limiter = RedisRateLimiter(
+            redis_url, rate=options["rate"], burst=options["burst"], key="rate", recheck=recheck
+        )
+    if options.get("cache"):
+        cache = RedisCache(redis_url, ttl=60, namespace="workers", recheck=recheck)
+    async with AsyncTavus(api_key, base_url, rate_limiter=limiter, cache=cache) as client:
+        pipe.send("ready")
+        while True:
+            try:
+                command, *args = await asyncio.to_thread(pipe.recv)
+            except EOFError:
+                break
+            answer: object = None
+            try:
+                if command == "get_many":
+                    results = await client.personas.get_many(
+                        args[0], concurrency=4, return_exceptions=True
+                    )
+                    answer = [
+                        (pid, r.persona_name if isinstance(r, Persona) else type(r).__name__)
+                        for pid, r in zip(args[0], results, strict=True)
+                    ]
+                elif command == "patch":
+                    answer = await client.personas.patch(args[0], args[1])
+                else:
+                    await client.personas.delete(args[0])
+            except TavusError as exc:
+                answer = type(exc).__name__
+            pipe.send(answer)
+    for store in (limiter, cache):
+        if store is not None:  # the client never closes stores it was given
+            await store.aclose()

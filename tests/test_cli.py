@@ -21,7 +21,7 @@ import pytest
 
 import tavus_async
 from tavus_async import AsyncTavus, Persona
-from tavus_async.testing import FakeTavus, Fault, persona_id_for
+from tavus_async.testing import FakeTavus, Fault, persona_id_for, stock_persona_ids
 
 KEY = "sk-cli-test-key"
 MISSING = "pmissing0000"
@@ -362,7 +362,7 @@ async def _start_mock_server(*args: str) -> tuple[asyncio.subprocess.Process, li
     )
     assert proc.stdout is not None
     try:
-        banner = [(await asyncio.wait_for(proc.stdout.readline(), 15)).decode() for _ in range(3)]
+        banner = [(await asyncio.wait_for(proc.stdout.readline(), 15)).decode() for _ in range(4)]
     except BaseException:
         proc.kill()
         await proc.wait()
@@ -413,6 +413,7 @@ async def test_mock_server_banner_names_ids_it_serves() -> None:
         shown = re.findall(r"\bp[0-9a-f]{11}\b", "".join(banner[1:]))
         assert shown, banner
         assert "10 personas" in "".join(banner), banner
+        assert set(stock_persona_ids()) <= set(shown), banner  # the ids the docs use
         async with AsyncTavus(api_key="test-key", base_url=base_url) as client:
             results = await client.personas.get_many(shown, return_exceptions=True)
         assert [r.persona_id if isinstance(r, Persona) else r for r in results] == shown

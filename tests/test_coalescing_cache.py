@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from support import acquired_connections, eventually, sdk_tasks
 
-from tavus_async import AsyncTavus, NotFoundError, Persona
-from tavus_async._cache import TTLCache
+from tavus_async import AsyncTavus, NotFoundError, Persona, TTLCache
+from tavus_async._cache import ExpiringLRU
 from tavus_async.testing import FakeTavus, Fault
 
 pytestmark = pytest.mark.usefixtures("no_error_logs")
@@ -250,10 +250,7 @@ async def test_cache_entries_expire(server: FakeTavus) -> None:
 async def test_cache_expiry_with_a_fake_clock(server: FakeTavus) -> None:
     pid = server.persona_ids[0]
     clock = FakeClock()
-    async with client_for(server, cache_ttl=30) as client:
-        cache = client.personas._cache
-        assert cache is not None
-        cache._clock = clock
+    async with client_for(server, cache=TTLCache(30, clock=clock)) as client:
         await client.personas.get(pid)
         clock.now += 29.9
         await client.personas.get(pid)
@@ -323,7 +320,7 @@ def test_cache_options_are_validated(ttl: float, size: int) -> None:
         AsyncTavus(api_key=KEY, cache_ttl=ttl, cache_size=size)
 
 
-# ------------------------------------------------------------ TTLCache itself
+# ------------------------------------------------------------ ExpiringLRU (the map under TTLCache)
 
 
 class FakeClock:
@@ -336,7 +333,7 @@ class FakeClock:
 
 def test_ttl_cache_expiry_with_fake_clock() -> None:
     clock = FakeClock()
-    cache: TTLCache[str] = TTLCache(10.0, 8, clock=clock)
+    cache: ExpiringLRU[str] = ExpiringLRU(10.0, 8, clock=clock)
     cache.put("k", "v")
     clock.now += 9.999
     assert cache.get("k") == "v"
@@ -352,7 +349,7 @@ def test_ttl_cache_expiry_with_fake_clock() -> None:
 
 def test_ttl_cache_reads_do_not_extend_life() -> None:
     clock = FakeClock()
-    cache: TTLCache[int] = TTLCache(1.0, 8, clock=clock)
+    cache: ExpiringLRU[int] = ExpiringLRU(1.0, 8, clock=clock)
     cache.put("k", 1)
     for _ in range(9):
         clock.now += 0.1
@@ -363,7 +360,7 @@ def test_ttl_cache_reads_do_not_extend_life() -> None:
 
 def test_ttl_cache_lru_bound() -> None:
     clock = FakeClock()
-    cache: TTLCache[int] = TTLCache(60.0, 2, clock=clock)
+    cache: ExpiringLRU[int] = ExpiringLRU(60.0, 2, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # a is now most recent
@@ -382,7 +379,7 @@ def test_ttl_cache_lru_bound() -> None:
 
 
 def test_ttl_cache_validates_arguments() -> None:
-    with pytest.raises(ValueError, match="cache_ttl"):
-        TTLCache[int](0, 1)
-    with pytest.raises(ValueError, match="cache_size"):
-        TTLCache[int](1, 0)
+    with pytest.raises(ValueError, match="ttl"):
+        ExpiringLRU[int](0, 1)
+    with pytest.raises(ValueError, match="max_entries"):
+        ExpiringLRU[int](1, 0)

@@ -15,9 +15,7 @@ import redis.asyncio as aioredis
 from redis_support import RedisServer, Worker, cache_worker, rate_worker, silent_server
 from support import eventually
 
-from tavus_async import CacheProtocol, Persona, RateLimiterProtocol
-from tavus_async._limits import RateLimiter
-from tavus_async._stores import MemoryCache
+from tavus_async import CacheProtocol, Persona, RateLimiter, RateLimiterProtocol, TTLCache
 from tavus_async.models import decode_persona
 from tavus_async.redis import RedisCache, RedisRateLimiter, safe_location
 from tavus_async.testing import generate_persona
@@ -118,7 +116,7 @@ async def test_the_stores_satisfy_the_protocols() -> None:
         RateLimiter(10),
         RedisRateLimiter("redis://h", rate=10),
     ]
-    caches: list[CacheProtocol] = [MemoryCache(60, 10), RedisCache("redis://h", ttl=60)]
+    caches: list[CacheProtocol] = [TTLCache(60, 10), RedisCache("redis://h", ttl=60)]
     assert all(isinstance(x, RateLimiterProtocol) for x in limiters)
     assert all(isinstance(x, CacheProtocol) for x in caches)
     for store in (limiters[1], caches[1]):
@@ -192,7 +190,7 @@ async def test_a_given_client_is_left_open(redis_server: RedisServer, raw: aiore
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CacheProtocol]:
     if request.param == "memory":
-        yield MemoryCache(60, 10)
+        yield TTLCache(60, 10)
         return
     server = RedisServer(tmp_path)
     server.start()

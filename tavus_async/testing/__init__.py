@@ -3,7 +3,7 @@
 This package is independent of the SDK core; it only needs aiohttp and msgspec.
 """
 
-from ._personas_gen import generate_persona, persona_id_for
+from ._personas_gen import generate_persona, persona_id_for, stock_persona_ids
 from ._server import FakeTavus, Fault, RecordedRequest, serve
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "generate_persona",
     "persona_id_for",
     "serve",
+    "stock_persona_ids",
 ]

@@ -11,7 +11,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-__all__ = ["example_personas", "generate_persona", "persona_id_for", "replica_id_for"]
+__all__ = [
+    "example_personas",
+    "generate_persona",
+    "persona_id_for",
+    "replica_id_for",
+    "stock_persona_ids",
+]
 
 _ID_BITS = 44  # 11 hex digits
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -484,6 +490,12 @@ _EXAMPLES: tuple[tuple[str, str, int, Literal["user", "system"]], ...] = (
     ("pc55154f229a", "History Teacher", 1, "system"),
     ("pdced222244b", "Sales Coach", 2, "system"),
 )
+
+
+def stock_persona_ids() -> list[str]:
+    """The ids `serve` (and `tavus-async mock-server`) adds to the generated ones: the API
+    reference's example and Tavus's stock personas, which the README and docs use."""
+    return [persona_id for persona_id, *_ in _EXAMPLES]
 
 
 def example_personas() -> list[tuple[dict[str, Any], Literal["user", "system"]]]:

@@ -7,8 +7,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import msgspec
+
 from ._checks import check_count, check_seconds
-from .models import Persona
+from .models import Persona, decode_persona
 
 V = TypeVar("V")
 
@@ -63,7 +65,8 @@ class TTLCache:
     """The in-memory persona cache (`CacheProtocol`) of one process.
 
     Keeps at most `max_entries` personas (least recently used evicted first), each for `ttl`
-    seconds after it was stored; a hit returns the same `Persona` object. `AsyncTavus(
+    seconds after it was stored, as its JSON: each hit decodes a `Persona` of its own, so
+    no caller sees another's change to its lists or dicts. `AsyncTavus(
     cache_ttl=..., cache_size=...)` builds one; pass one as `AsyncTavus(cache=...)` to share
     it between clients. `clock` (seconds, monotonic) is for tests.
 
@@ -83,7 +86,7 @@ class TTLCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         check_count("tracked", tracked)
-        self._entries: ExpiringLRU[Persona] = ExpiringLRU(ttl, max_entries, clock)
+        self._entries: ExpiringLRU[bytes] = ExpiringLRU(ttl, max_entries, clock)
         self._stamp = 0  # bumped by every invalidation
         self._stamps: OrderedDict[str, int] = OrderedDict()  # id -> its last invalidation
         self._floor = 0  # the newest stamp dropped from `_stamps`
@@ -96,8 +99,9 @@ class TTLCache:
         return f"TTLCache(ttl={self._entries._ttl:g}, max_entries={self._entries._maxsize})"
 
     async def get(self, persona_id: str) -> Persona | None:
-        """The live cached persona, or None."""
-        return self._entries.get(persona_id)
+        """A new persona decoded from the live entry, or None."""
+        body = self._entries.get(persona_id)
+        return None if body is None else decode_persona(body)
 
     async def version(self, persona_id: str) -> int:
         """The invalidation clock now: any later invalidation is newer."""
@@ -107,7 +111,7 @@ class TTLCache:
         """Store unless `persona_id` was invalidated after `version` was taken."""
         if self._stamps.get(persona_id, self._floor) > version:
             return False
-        self._entries.put(persona_id, persona)
+        self._entries.put(persona_id, msgspec.json.encode(persona.to_dict()))
         return True
 
     async def invalidate(self, persona_id: str) -> None:

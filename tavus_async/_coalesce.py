@@ -7,11 +7,14 @@ The request runs in a task of its own and each caller waits on a future of its o
 the task resolves directly when the request ends (no `shield`, no done-callbacks: one loop
 turn from response to caller). Cancelling a caller cancels only its future, so it never
 cancels the request for the others; the request is cancelled once no caller waits.
+The first caller served gets the value, every other one a deep copy (for a persona: rebuilt
+from its JSON), so no caller sees another's change to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -81,9 +84,11 @@ class Coalescer(Generic[V]):
                 raise
             return
         self._forget(key, flight)
+        shared = False
         for waiter in flight.waiters:
             if not waiter.done():
-                waiter.set_result(value)
+                waiter.set_result(copy.deepcopy(value) if shared else value)
+                shared = True
 
     def forget(self, key: str) -> None:
         """Let the next caller of `key` start a new request (a write made the one in flight

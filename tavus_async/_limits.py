@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from ._checks import check_count, check_seconds
+from ._checks import check_count, check_rate
 
 __all__ = ["AIMDGate", "RateLimiter"]
 
@@ -21,7 +21,7 @@ class RateLimiter:
     __slots__ = ("_interval", "_tat", "_tolerance")
 
     def __init__(self, rate: float, burst: int = 1) -> None:
-        rate = check_seconds("rate", rate)  # requests per second: same checks as a duration
+        rate = check_rate("rate", rate)
         check_count("burst", burst)
         self._interval = 1.0 / rate
         self._tolerance = self._interval * (burst - 1)

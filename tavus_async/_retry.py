@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Final
 
@@ -40,6 +41,13 @@ IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"
 # Delta-seconds are ASCII digits (RFC 9110 section 10.2.3); a decimal fraction is tolerated.
 _DELTA_SECONDS: Final = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,15})?")
 _OWS: Final = " \t"
+# The obsolete asctime form of an HTTP-date (RFC 9110 section 5.6.7), which carries no zone
+# (it is GMT): `Sun Nov  6 08:49:37 1994`, the day of the month space-padded.
+_ASCTIME: Final = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"(?: [1-9]|[0-3][0-9]) [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +145,18 @@ def parse_delta_seconds(raw: str) -> float | None:
 
 
 def _parse_http_date(raw: str, now: float) -> float | None:
+    """An HTTP-date in any of its three forms (IMF-fixdate, RFC 850, asctime) as seconds
+    from `now`, or None."""
+    text = raw.strip(_OWS)
     try:
-        when = parsedate_to_datetime(raw.strip(_OWS))
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        return None
+    if when.tzinfo is None:
+        # Only asctime may leave its zone out; any other zoneless date is no HTTP-date.
+        if not _ASCTIME.fullmatch(text):
+            return None
+        when = when.replace(tzinfo=UTC)
     try:
         delta = when.timestamp() - now
     except (OverflowError, OSError, ValueError):

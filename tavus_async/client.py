@@ -9,18 +9,19 @@ from types import TracebackType
 from typing import Final
 
 import aiohttp
+from aiohttp import ClientSession
 from yarl import URL
 
 from ._cache import TTLCache
-from ._checks import check_count, check_seconds
+from ._checks import check_count, check_rate, check_seconds
 from ._coalesce import Coalescer
 from ._limits import RateLimiter
 from ._retry import RetryBudget, RetryPolicy
-from ._secret import Secret
+from ._secret import Hidden, Secret
 from ._stores import CacheProtocol, RateLimiterProtocol
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, CallOptions, Transport
 from ._version import __version__
-from .errors import MissingAPIKeyError
+from .errors import MIN_SECRET_LENGTH, MissingAPIKeyError
 from .models import Persona
 from .resources import Pals, Personas
 
@@ -33,43 +34,79 @@ USER_AGENT: Final = (
 )
 
 
-def _resolve_key(api_key: object) -> Secret:
+def _resolve_key(given: Hidden) -> Secret:
     """The key from the argument or `TAVUS_API_KEY`, checked to be sendable as a header.
 
-    Errors never quote the key.
+    The checks run in `_checked_key`, which returns its error: no frame a traceback shows
+    holds the key itself, and no message quotes it.
     """
-    key = api_key if api_key is not None else os.environ.get("TAVUS_API_KEY", "")
+    result = _checked_key(given if given.value is not None else _env("TAVUS_API_KEY"))
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _checked_key(given: Hidden) -> Secret | Exception:
+    key = given.value
     if not isinstance(key, str):
-        raise TypeError(f"api_key must be a str, not {type(key).__name__}")
+        return TypeError(f"api_key must be a str, not {type(key).__name__}")
     if not key.strip():
-        raise MissingAPIKeyError(
+        return MissingAPIKeyError(
             "No Tavus API key: pass AsyncTavus(api_key=...) or set the TAVUS_API_KEY "
             "environment variable."
         )
     if not (key.isascii() and key.isprintable()) or key != key.strip():
-        raise ValueError(
+        return ValueError(
             "api_key must be printable ASCII without surrounding whitespace (no CR, LF, "
             "NUL or other control characters: check for a trailing newline)"
+        )
+    if len(key) < MIN_SECRET_LENGTH:
+        return ValueError(
+            f"api_key is shorter than {MIN_SECRET_LENGTH} characters: not a Tavus API key "
+            "(and too short to be masked in messages)"
         )
     return Secret(key)
 
 
-def _resolve_base_url(base_url: object) -> str:
-    raw = base_url or os.environ.get("TAVUS_BASE_URL") or DEFAULT_BASE_URL
+def _resolve_base_url(given: Hidden) -> str:
+    """The API root from the argument, `TAVUS_BASE_URL` or the default, checked; errors
+    say what is wrong, never the URL (a bad one may carry a password)."""
+    result = _checked_base_url(given if given.value else _env("TAVUS_BASE_URL"))
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _checked_base_url(given: Hidden) -> str | Exception:
+    raw = given.value or DEFAULT_BASE_URL
     if not isinstance(raw, str):
-        raise TypeError(f"base_url must be a str, not {type(raw).__name__}")
-    url = URL(raw)
-    if url.user is not None or url.password is not None:
-        # Never echo it: the user info may be a password.
-        raise ValueError(
+        return TypeError(f"base_url must be a str, not {type(raw).__name__}")
+    try:
+        url = URL(raw)
+        problem = _base_url_problem(url)
+    except (TypeError, ValueError):
+        problem = "base_url is not a valid URL"
+    if problem is not None:
+        return ValueError(problem)
+    return str(url).rstrip("/")
+
+
+def _base_url_problem(url: URL) -> str | None:
+    if url.user is not None or url.password is not None or "@" in url.raw_authority:
+        return (
             "base_url must not carry user info (user:password@); the API key is "
             "sent in the x-api-key header"
         )
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {raw!r}")
+        return "base_url must be an absolute http:// or https:// URL with a host"
     if url.query_string or url.fragment:
-        raise ValueError("base_url must not carry a query or fragment")
-    return str(url).rstrip("/")
+        return "base_url must not carry a query or fragment"
+    url.port  # noqa: B018 - an invalid port raises here, not at the first request
+    return None
+
+
+def _env(name: str) -> Hidden:
+    return Hidden(os.environ.get(name, ""))
 
 
 def _resolve_limiter(
@@ -77,7 +114,7 @@ def _resolve_limiter(
 ) -> RateLimiterProtocol | None:
     """The limiter passed in, or one built from the `rate_limit` shortcut (not both)."""
     if rate_limiter is None:
-        return None if rate_limit is None else RateLimiter(check_seconds("rate_limit", rate_limit))
+        return None if rate_limit is None else RateLimiter(check_rate("rate_limit", rate_limit))
     if rate_limit is not None:
         raise ValueError("pass rate_limit= or rate_limiter=, not both")
     if not isinstance(rate_limiter, RateLimiterProtocol):
@@ -165,8 +202,10 @@ class AsyncTavus:
         rate_limiter: RateLimiterProtocol | None = None,
         cache: CacheProtocol | None = None,
     ) -> None:
-        key = _resolve_key(api_key)
-        del api_key  # from here on only the masked key is a local a traceback could render
+        given_key, given_url = Hidden(api_key), Hidden(base_url)
+        # From here on no local a traceback could render holds the raw key or URL.
+        del api_key, base_url
+        key = _resolve_key(given_key)
         policy = retry if retry is not None else RetryPolicy()
         if not isinstance(policy, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(policy).__name__}")
@@ -174,7 +213,11 @@ class AsyncTavus:
             policy = dataclasses.replace(policy, max_retries=max_retries)
         if not isinstance(coalesce, bool):
             raise TypeError("coalesce must be a bool")
-        self._base_url = _resolve_base_url(base_url)
+        if session is not None and not isinstance(session, ClientSession):
+            raise TypeError(
+                f"session must be an aiohttp.ClientSession, not {type(session).__name__}"
+            )
+        self._base_url = _resolve_base_url(given_url)
         self._timeout = _resolve_timeout(timeout)
         self._options = CallOptions.build(self._timeout, policy)
         self._max_connections = check_count("max_connections", max_connections)
@@ -260,9 +303,12 @@ class AsyncTavus:
         await self.close()
 
     def __repr__(self) -> str:
-        timeout = self._timeout.total if self._timeout.total is not None else self._timeout
-        return (
-            f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
-            f"max_retries={self.max_retries}, max_connections={self._max_connections}, "
-            f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r})"
-        )
+        try:
+            timeout = self._timeout.total if self._timeout.total is not None else self._timeout
+            return (
+                f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
+                f"max_retries={self.max_retries}, max_connections={self._max_connections}, "
+                f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r})"
+            )
+        except AttributeError:  # half-built: the constructor raised (a traceback shows `self`)
+            return "AsyncTavus(<not constructed>)"

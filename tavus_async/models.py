@@ -212,9 +212,9 @@ class Persona(_Model, frozen=True, dict=True):
     """A Tavus persona (a PAL) as returned by `GET /v2/personas/{persona_id}`.
 
     Two personas are equal when their fields are: keys the models do not know (kept for
-    `to_dict()`) are not compared. Lists and dicts in the fields are shared by everyone
-    holding the persona (the cache, coalesced callers): treat them as read-only and change
-    a copy (`to_dict()`, `from_dict()`).
+    `to_dict()`) are not compared. Every caller gets a persona of its own (a cache hit is
+    decoded anew, coalesced callers each get a copy), so changing its lists or dicts
+    changes nobody else's.
     """
 
     persona_id: str
@@ -264,10 +264,10 @@ class Persona(_Model, frozen=True, dict=True):
 
         Secrets are included: pick the fields you pass on.
         """
-        received: bytes | None = self.__dict__.get(_RECEIVED)
-        if received is None:
+        received = self.__dict__.get(_RECEIVED)
+        if not isinstance(received, _Received):
             return super().to_dict()
-        result: dict[str, Any] = _JSON.decode(received)
+        result: dict[str, Any] = _JSON.decode(received.json)
         return result
 
     def __copy__(self) -> Self:
@@ -285,8 +285,26 @@ Pal = Persona
 _M = TypeVar("_M", bound=_Model)
 
 # Where a decoded persona keeps its JSON object (in `__dict__`: not a field, so not compared
-# or encoded).
+# or encoded), inside a `_Received`.
 _RECEIVED: Final = "_received"
+
+
+class _Received:
+    """The JSON object a persona was built from (compact bytes; read-only), held so that
+    `vars(persona)`, `rich.inspect(persona, all=True)` and a traceback's locals show only
+    its size: it carries the persona's credentials unmasked."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json: Final = json
+
+    def __repr__(self) -> str:
+        return f"<received JSON, {len(self.json)} bytes, not shown>"
+
+    __str__ = __repr__
+
+
 _PAL_NAMES: Final = (
     ("pal_id", "persona_id"),
     ("pal_name", "persona_name"),
@@ -362,7 +380,7 @@ def _build(
         else:
             model = msgspec.convert(obj, cls, strict=False)
         if is_persona:
-            model.__dict__[_RECEIVED] = raw if raw is not None else _encode(obj)
+            model.__dict__[_RECEIVED] = _Received(raw if raw is not None else _encode(obj))
     except msgspec.ValidationError as error:
         reason = _located(str(error), where)
     except RecursionError:

@@ -25,6 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ._checks import check_count, check_seconds
 from ._limits import RateLimiter
 from .errors import TavusError
 from .models import Persona, decode_persona
@@ -117,10 +118,8 @@ def _connect(url_or_client: str | aioredis.Redis, timeout: float) -> tuple[aiore
 
 
 def _check_timing(timeout: float, recheck: float) -> None:
-    if not timeout > 0:
-        raise ValueError("timeout must be > 0 seconds")
-    if not recheck > 0:
-        raise ValueError("recheck must be > 0 seconds")
+    check_seconds("timeout", timeout)
+    check_seconds("recheck", recheck)
 
 
 class _Guard:
@@ -289,10 +288,8 @@ class RedisCache(_RedisStore):
         timeout: float = 0.25,
         recheck: float = 1.0,
     ) -> None:
-        if not ttl > 0:
-            raise ValueError("ttl must be > 0 seconds")
-        if max_entries < 1:
-            raise ValueError("max_entries must be >= 1")
+        check_seconds("ttl", ttl)
+        check_count("max_entries", max_entries)
         if not namespace or "{" in namespace or "}" in namespace:
             raise ValueError("namespace must be a non-empty string without braces")
         super().__init__(url_or_client, timeout, recheck, "persona cache", "every read misses")

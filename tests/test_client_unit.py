@@ -35,7 +35,7 @@ from tavus_async import (
 )
 
 BASE = "http://api.test"
-KEY = "k"
+KEY = "sk-unit-test-key"
 PID = "pcb7a34da5fe"
 
 

@@ -46,7 +46,8 @@ async def test_concurrent_gets_for_one_id_share_one_request(server: FakeTavus) -
         results = await asyncio.gather(*[client.personas.get(pid) for _ in range(50)])
     assert server.request_count == 1
     assert all(isinstance(p, Persona) and p.persona_id == pid for p in results)
-    assert all(p is results[0] for p in results)
+    assert all(p == results[0] for p in results)
+    assert len({id(p) for p in results}) == 50  # each caller got a persona of its own
 
 
 async def test_coalescing_without_delay_still_one_request(server: FakeTavus) -> None:
@@ -70,7 +71,7 @@ async def test_coalesce_false_still_answers_from_the_cache(server: FakeTavus) ->
     pid = server.persona_ids[0]
     async with client_for(server, coalesce=False, cache_ttl=60) as client:
         first = await client.personas.get(pid)
-        assert await client.personas.get(pid) is first
+        assert await client.personas.get(pid) == first
     assert server.request_count == 1
 
 
@@ -233,7 +234,40 @@ async def test_cache_serves_repeat_gets(server: FakeTavus) -> None:
         first = await client.personas.get(pid)
         second = await client.personas.get(pid)
     assert server.request_count == 1
-    assert second is first
+    assert second == first
+    assert second is not first
+
+
+async def test_a_cache_hit_is_a_persona_of_its_own(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    async with client_for(server, cache_ttl=60) as client:
+        a = await client.personas.get(pid)
+        b = await client.personas.get(pid)
+        [c] = await client.personas.get_many([pid])
+        assert isinstance(c, Persona)
+        assert a.document_tags is not None
+        tags = list(a.document_tags)
+        a.document_tags.append("X")
+        assert b.document_tags == tags
+        assert c.document_tags == tags
+        assert (await client.personas.get(pid)).document_tags == tags
+    assert server.request_count == 1
+
+
+async def test_coalesced_callers_each_get_a_persona_of_their_own(server: FakeTavus) -> None:
+    pid = server.persona_ids[0]
+    server.enqueue(Fault.delay_then(0.02), persona_id=pid)
+    async with client_for(server) as client:
+        first, second, (third,) = await asyncio.gather(
+            client.personas.get(pid), client.personas.get(pid), client.personas.get_many([pid])
+        )
+    assert server.request_count == 1
+    assert isinstance(third, Persona)
+    assert first == second == third
+    assert len({id(first), id(second), id(third)}) == 3
+    assert first.layers is not None and second.layers is not None
+    assert first.layers is not second.layers
+    assert first.to_dict() == second.to_dict() == third.to_dict()
 
 
 async def test_cache_entries_expire(server: FakeTavus) -> None:

@@ -86,7 +86,7 @@ async def test_bare_object_body_decodes() -> None:
 
 
 async def test_wrong_key_and_unknown_id(server: FakeTavus) -> None:
-    async with AsyncTavus(api_key="wrong", base_url=server.base_url) as client:
+    async with AsyncTavus(api_key="wrong-key", base_url=server.base_url) as client:
         with pytest.raises(AuthenticationError) as auth:
             await client.personas.get(server.persona_ids[0])
     assert auth.value.status_code == 401

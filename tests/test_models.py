@@ -5,6 +5,7 @@ like the ones Tavus published); nothing is read from outside the repository."""
 from __future__ import annotations
 
 import copy
+import io
 import pickle
 import sys
 import traceback
@@ -13,7 +14,9 @@ from typing import Any
 
 import msgspec
 import pytest
+import rich
 from fastapi.encoders import jsonable_encoder
+from rich.console import Console
 from rich.pretty import pretty_repr
 
 import tavus_async
@@ -943,6 +946,21 @@ def test_a_hand_built_secret_field_is_masked_whatever_its_type() -> None:
         assert HEADER_VALUE not in repr(layer)
         assert LLM_KEY not in repr(layer)
         assert HEADER_VALUE not in pretty_repr(layer)
+
+
+def test_vars_and_rich_inspect_show_no_secret_and_no_plain_received_json() -> None:
+    decoded = _secret_persona()
+    for p in (decoded, Persona.from_dict(decoded.to_dict()), copy.copy(decoded)):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=240, color_system=None)
+        rich.inspect(p, all=True, private=True, dunder=True, console=console)
+        texts = [repr(vars(p)), str(p.__dict__), pretty_repr(vars(p)), buffer.getvalue()]
+        for text in texts:
+            for secret in (LLM_KEY, TTS_KEY, HEADER_VALUE):
+                assert secret not in text
+        # What was received is no plain value to read or overwrite.
+        assert not any(isinstance(v, bytes | str | dict | list) for v in vars(p).values())
+        assert p.to_dict() == _secret_body()
 
 
 def test_unset_secrets_show_none() -> None:

@@ -99,6 +99,13 @@ def test_safe_location_drops_credentials(url: str, shown: str) -> None:
         (lambda: RedisCache("redis://h", ttl=1, namespace="{x}"), "namespace must be"),
         (lambda: RedisCache("redis://h", ttl=1, recheck=-1), "recheck must be > 0"),
         (lambda: RedisCache("http://h", ttl=1), "scheme"),
+        (lambda: RedisRateLimiter("redis://h", rate=10**400), "rate must be a finite"),
+        (lambda: RedisRateLimiter("redis://h", rate=5e-324), "rate must be at least"),
+        (lambda: RedisRateLimiter("redis://h", rate=1, timeout=float("inf")), "timeout"),
+        (lambda: RedisCache("redis://h", ttl=float("inf")), "ttl must be a finite"),
+        (lambda: RedisCache("redis://h", ttl=10**400), "ttl must be a finite"),
+        (lambda: RedisCache("redis://h", ttl=float("nan")), "ttl must be a finite"),
+        (lambda: RedisCache("redis://h", ttl=1, recheck=float("nan")), "recheck"),
     ],
 )
 def test_bad_arguments_fail_at_construction(make: Any, error: str) -> None:
@@ -109,6 +116,11 @@ def test_bad_arguments_fail_at_construction(make: Any, error: str) -> None:
 def test_a_url_or_a_client_is_required() -> None:
     with pytest.raises(TypeError, match=r"redis:// URL or a redis\.asyncio\.Redis"):
         RedisCache(6379, ttl=1)  # type: ignore[arg-type]
+
+
+def test_a_count_that_is_not_an_int_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="max_entries"):
+        RedisCache("redis://h", ttl=1, max_entries=1.5)  # type: ignore[arg-type]
 
 
 async def test_the_stores_satisfy_the_protocols() -> None:

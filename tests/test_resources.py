@@ -259,6 +259,18 @@ async def test_a_create_whose_answer_was_lost_is_not_sent_twice(server: FakeTavu
     assert [r.method for r in server.requests] == ["POST"]
 
 
+async def test_a_decode_error_reports_the_status_received(server: FakeTavus) -> None:
+    server.enqueue(Fault.http(201, {"persona_name": "no id"}), method="POST")
+    server.enqueue(Fault.http(203, ["not", "a", "persona"]), method="GET")
+    async with client_for(server) as client:
+        with pytest.raises(DecodeError) as created:
+            await client.personas.create(persona_name="Bad answer")
+        with pytest.raises(DecodeError) as fetched:
+            await client.personas.get(server.persona_ids[0])
+    assert created.value.status_code == 201
+    assert fetched.value.status_code == 203
+
+
 # ------------------------------------------------------------------------ patch
 
 

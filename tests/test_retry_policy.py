@@ -353,6 +353,28 @@ def test_retry_after_http_date_in_the_past_is_zero(when: str) -> None:
     assert _parse({"Retry-After": when}) == 0.0
 
 
+# 1994-11-06 08:49:30 UTC: seven seconds before RFC 9110's example date.
+_BEFORE_EXAMPLE = 784111770.0
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("Sun, 06 Nov 1994 08:49:37 GMT", 7.0),  # IMF-fixdate
+        ("Sunday, 06-Nov-94 08:49:37 GMT", 7.0),  # obsolete RFC 850
+        ("Sun Nov  6 08:49:37 1994", 7.0),  # obsolete asctime (no zone: GMT)
+        ("Sun Nov 13 08:49:30 1994", 7 * 86400.0),  # asctime, two-digit day
+        (" Sun Nov  6 08:49:37 1994\t", 7.0),  # optional whitespace around it
+        ("Sun Nov  6 08:49:37 1994 extra", None),
+        ("Sun Nov 6 08:49:37 1994", None),  # a one-digit day is space-padded in asctime
+        ("Sun Nov  6 08:49:37", None),
+        ("Sun, 06 Nov 1994 08:49:37", None),  # IMF-fixdate needs its GMT
+    ],
+)
+def test_retry_after_accepts_the_three_http_date_forms(when: str, expected: float | None) -> None:
+    assert _parse({"Retry-After": when}, _BEFORE_EXAMPLE) == expected
+
+
 def test_retry_after_far_future_date_is_finite() -> None:
     value = _parse({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"})
     assert value is not None

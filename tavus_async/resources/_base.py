@@ -144,7 +144,7 @@ def create_body(
 def _decode_one(response: Response, persona_id: str) -> Persona:
     """The persona `persona_id` from a 2xx answer; one naming another persona is an answer
     meant for another request (retried on a fresh connection), never a `NotFoundError`."""
-    persona = decode_persona(response.body, persona_id=persona_id)
+    persona = decode_persona(response.body, persona_id=persona_id, status_code=response.status_code)
     if persona.persona_id != persona_id:
         raise ResponseMismatchError(
             f"The answer to a lookup of persona {persona_id!r} named another persona "
@@ -320,7 +320,7 @@ class Resource:
             "POST",
             self._PATH,
             json=body,
-            parse=lambda response: decode_persona(response.body),
+            parse=lambda response: decode_persona(response.body, status_code=response.status_code),
             options=self._options,
         )
         del body  # may hold credentials: out of a traceback's locals

@@ -20,10 +20,12 @@ from typing import Final, Generic, TypeVar
 import aiohttp
 import msgspec
 from aiohttp import hdrs
+from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._checks import check_seconds
+from ._credentials import credentials_in, mask_error
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
 from ._secret import Secret
 from ._stores import RateLimiterProtocol
@@ -140,18 +142,26 @@ class _Call(Generic[T]):
         """Seconds since the call began."""
         return time.monotonic() - self.started
 
-    def time_left(self) -> float | None:
-        """Seconds the next attempt may take: the per-attempt timeout, cut to the deadline."""
-        limit = self.options.timeout
+    def deadline_left(self) -> float | None:
+        """Seconds left before the call's deadline (None: no deadline)."""
         deadline = self.options.retry.deadline
-        if deadline is not None:
-            left = max(deadline - self.elapsed(), 0.0)
-            limit = left if limit is None else min(limit, left)
-        return limit
+        return None if deadline is None else max(deadline - self.elapsed(), 0.0)
+
+    def past_deadline(self, when: str, *, sent: bool = False, attempts: int = 0) -> APITimeoutError:
+        """The error for a call whose deadline passed `when`."""
+        deadline = self.options.retry.deadline
+        return APITimeoutError(
+            f"Request timed out {when}: the call's deadline of {deadline:g}s passed",
+            request_sent=sent,
+            attempts=attempts,
+        )
 
 
 class _Inflater:
-    """Decodes a gzip or deflate body chunk by chunk, never more than asked for at once."""
+    """Decodes a gzip or deflate body chunk by chunk, never more than asked for at once.
+
+    A gzip body may hold several members (RFC 1952); each is decoded in turn.
+    """
 
     __slots__ = ("_encoding", "_zlib")
 
@@ -161,20 +171,42 @@ class _Inflater:
 
     def feed(self, chunk: bytes, limit: int) -> bytes:
         """Up to `limit` decoded bytes of `chunk` (more means the body is over the cap)."""
+        decoded: list[bytes] = []
+        while chunk and limit > 0:
+            part = self._decode(chunk, limit)
+            decoded.append(part)
+            limit -= len(part)
+            chunk = self._next_member()
+        return b"".join(decoded)
+
+    def _decode(self, chunk: bytes, limit: int) -> bytes:
         if self._zlib is None:
-            if self._encoding == "gzip":
-                wbits = 31
-            elif chunk[:1] and chunk[0] & 0x0F == 8:
-                wbits = 15  # zlib-wrapped deflate, as RFC 9110 means it
-            else:
-                wbits = -15  # raw deflate, as some servers send it
-            self._zlib = zlib.decompressobj(wbits)
+            self._zlib = zlib.decompressobj(self._wbits(chunk))
         try:
             return self._zlib.decompress(chunk, limit)
         except zlib.error:
             raise UnexpectedEncodingError(
                 f"Response body is not valid {self._encoding} data"
             ) from None
+
+    def _next_member(self) -> bytes:
+        """What follows a finished gzip member (the next one starts with it), else nothing."""
+        if self._zlib is None or not self._zlib.eof or self._encoding != "gzip":
+            return b""
+        rest, self._zlib = self._zlib.unused_data, None
+        return rest
+
+    @property
+    def complete(self) -> bool:
+        """Whether the data fed so far ends where a member (or the deflate stream) ends."""
+        return self._zlib is None or self._zlib.eof
+
+    def _wbits(self, chunk: bytes) -> int:
+        if self._encoding == "gzip":
+            return 31
+        if chunk[:1] and chunk[0] & 0x0F == 8:
+            return 15  # zlib-wrapped deflate, as RFC 9110 means it
+        return -15  # raw deflate, as some servers send it
 
 
 class _DroppedConnection(aiohttp.ClientConnectionError):
@@ -210,6 +242,7 @@ class Transport:
         "_limiter",
         "_max_connections",
         "_max_response_bytes",
+        "_middlewares",
         "_owns_session",
         "_request_headers",
         "_session",
@@ -242,6 +275,7 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._session = session
         self._owns_session = session is None
+        self._middlewares = _with_no_silent_resend(session)
         self._budget = budget
         self._limiter = limiter
         self._closed = False
@@ -331,36 +365,44 @@ class Transport:
         A failure leaves as a `TavusError` raised from here, outside any `except` and with
         the frames below dropped: they hold aiohttp's response and the raw body.
         """
-        await self._wait_for_slot(number)
-        link: asyncio.BaseTransport | None = None
+        await self._wait_for_slot(call, number)
         failure: TavusError
         try:
-            response, link = await self._exchange_in_time(call, number)
-            if 200 <= response.status_code < 300 or response.status_code in call.accept:
-                return call.parse(response)
-            failure = self._status_error(response, call)
+            return await self._answer(call, number)
         except TavusError as exc:
             failure = exc
-            _mask(failure, self._api_key)
         except asyncio.CancelledError:
             if not self._closed_under(asyncio.current_task()):
                 raise
             failure = self._closed_error("closed during the request")
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             failure = self._connection_error(exc, call)
-        if isinstance(failure, ResponseMismatchError) and link is not None:
-            link.close()  # the answer meant for this request may still come on it: drop it
+        mask_error(failure, (self._api_key.value, *credentials_in(call.body)))
         failure.attempts = number
         raise failure.with_traceback(None)
 
-    async def _wait_for_slot(self, number: int) -> None:
-        """Wait for the rate limiter (if any); refuse once the client is closed.
+    async def _answer(self, call: _Call[T], number: int) -> T:
+        """The parsed answer of one exchange, or its status error; a connection that gave
+        an answer meant for another request is dropped (the right one may still come on it)."""
+        response, link = await self._exchange_in_time(call, number)
+        try:
+            if 200 <= response.status_code < 300 or response.status_code in call.accept:
+                return call.parse(response)
+            raise self._status_error(response, call)
+        except ResponseMismatchError:
+            if link is not None:
+                link.close()
+            raise
+
+    async def _wait_for_slot(self, call: _Call[T], number: int) -> None:
+        """Wait for the rate limiter (if any), within the call's deadline; refuse once the
+        client is closed or no time is left.
 
         The wait is a scope `close()` expires like an attempt's, so closing ends it whatever
         the limiter is.
         """
         if self._limiter is not None and not self._closed:
-            scope = asyncio.timeout(None)
+            scope = asyncio.timeout(call.deadline_left())
             self._attempts.add(scope)
             try:
                 async with scope:
@@ -370,20 +412,33 @@ class Transport:
                     raise
             finally:
                 self._attempts.discard(scope)
+            if scope.expired() and not self._closed:
+                raise call.past_deadline("waiting for the rate limiter", attempts=number - 1)
         if self._closed:
             raise self._closed_error("closed", attempts=number - 1)
+        if call.deadline_left() == 0:
+            raise call.past_deadline("before it was sent", attempts=number - 1)
 
     async def _exchange_in_time(
         self, call: _Call[T], number: int
     ) -> tuple[Response, asyncio.BaseTransport | None]:
-        """The exchange within the attempt's time; `close()` can expire it at once."""
-        scope = asyncio.timeout(call.time_left())
+        """The exchange within the attempt's time (the per-attempt timeout, cut to the
+        deadline). `close()` can expire it at once."""
+        limit, left = call.options.timeout, call.deadline_left()
+        by_deadline = left is not None and (limit is None or left <= limit)
+        scope = asyncio.timeout(left if by_deadline else limit)
         self._attempts.add(scope)
         try:
             async with scope:
                 return await self._exchange(call, number)
+        except TimeoutError:
+            if not scope.expired() or self._closed:
+                raise
         finally:
             self._attempts.discard(scope)
+        if by_deadline:
+            raise call.past_deadline("during the request", sent=True)
+        raise APITimeoutError(f"Request timed out after {limit:g}s (the per-attempt timeout)")
 
     async def _exchange(
         self, call: _Call[T], number: int
@@ -401,8 +456,13 @@ class Transport:
             allow_redirects=False,
             raise_for_status=False,  # even if a user's session says otherwise
             auto_decompress=False,  # decoded in `_read`, within the size cap
+            middlewares=self._middlewares,
         ) as resp:
-            link = resp.connection.transport if resp.connection is not None else None
+            # A small body read whole hands its connection back to the pool at once
+            # (`resp.connection` is then None): only the protocol aiohttp's `start()`
+            # kept still names it.
+            protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
+            link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
             return Response(resp.status, resp.headers, body, number, call.elapsed()), link
 
@@ -410,10 +470,7 @@ class Transport:
         """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""
         encoding = resp.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
         if encoding not in _ACCEPTED_ENCODINGS:
-            raise UnexpectedEncodingError(
-                f"Response in Content-Encoding {redact(encoding[:40], self._api_key)!r}, "
-                f"which the client did not ask for ({ACCEPT_ENCODING})"
-            )
+            raise UnexpectedEncodingError(_unasked_encoding(encoding))
         inflater = _Inflater(encoding) if encoding in ("gzip", "deflate") else None
         cap = self._max_response_bytes
         declared = resp.content_length
@@ -430,6 +487,8 @@ class Transport:
             if size > cap:
                 raise ResponseTooLargeError(f"Response body exceeds the {cap}-byte cap")
             chunks.append(chunk)
+        if inflater is not None and not inflater.complete:
+            raise UnexpectedEncodingError(f"Response body is truncated {encoding} data")
         return b"".join(chunks)
 
     def _session_in_use(self) -> aiohttp.ClientSession:
@@ -441,7 +500,6 @@ class Transport:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 headers=self._headers,
                 timeout=_NO_IO_TIMEOUT,
-                middlewares=(_no_silent_resend,),
             )
         elif self._session.closed:
             raise ClientClosedError("The aiohttp session given to this client is closed.")
@@ -464,8 +522,7 @@ class Transport:
         # Refused, DNS, connect timeout: the request never left.
         sent = not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
         if isinstance(exc, TimeoutError):
-            limit = call.options.timeout
-            what = f"Request timed out after {limit:g}s" if limit else "Request timed out"
+            what = _expired(exc, call.options.io_timeout)
             return APITimeoutError(self._describe(exc, what), request_sent=sent)
         if isinstance(exc, aiohttp.ClientResponseError):
             # aiohttp reports an unparsable answer (bad status line, oversized header) as a
@@ -498,12 +555,41 @@ class Transport:
         await asyncio.wait((self._closing,), timeout=seconds)
 
 
-def _mask(error: TavusError, key: Secret) -> None:
-    """Mask the key in an error's text (a parse step may quote a body that echoes it)."""
-    error.args = tuple(redact(a, key) if isinstance(a, str) else a for a in error.args)
-    message = getattr(error, "message", None)
-    if isinstance(message, str):
-        error.message = redact(message, key)  # type: ignore[attr-defined]
+def _with_no_silent_resend(
+    session: aiohttp.ClientSession | None,
+) -> tuple[aiohttp.ClientMiddlewareType, ...]:
+    """The middlewares of every request: ours outermost, around a user's session's own
+    (aiohttp lets per-request middlewares replace the session's, so they are kept here)."""
+    own: tuple[aiohttp.ClientMiddlewareType, ...] = ()
+    if session is not None:
+        own = tuple(session._middlewares)
+    return (_no_silent_resend, *own)
+
+
+#: Content-codings with an IANA registration: named in an error; any other value is not
+#: echoed (a header value the client did not ask for may carry anything, a secret too).
+_KNOWN_ENCODINGS: Final = frozenset(
+    {"aes128gcm", "br", "compress", "dcb", "dcz", "exi", "pack200-gzip", "x-compress", "zstd"}
+)
+
+
+def _unasked_encoding(encoding: str) -> str:
+    """The message for a Content-Encoding the client did not ask for."""
+    named = repr(encoding) if encoding in _KNOWN_ENCODINGS else "(not shown)"
+    return (
+        f"Response in Content-Encoding {named}, which the client did not ask for "
+        f"({ACCEPT_ENCODING})"
+    )
+
+
+def _expired(exc: BaseException, io: aiohttp.ClientTimeout) -> str:
+    """Which of aiohttp's limits a timeout from inside the exchange came from."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        limits = [f"{n}={getattr(io, n):g}s" for n in ("connect", "sock_connect") if getattr(io, n)]
+        return f"Connecting timed out ({', '.join(limits) or 'connect'})"
+    if isinstance(exc, aiohttp.SocketTimeoutError) and io.sock_read:
+        return f"Reading the response timed out (sock_read={io.sock_read:g}s)"
+    return "Request timed out"
 
 
 def _phrase(status: int) -> str | None:

@@ -341,7 +341,12 @@ async def test_the_deadline_bounds_the_rate_limiter_wait(app_server: Serve) -> N
     for error in errors:
         assert isinstance(error, APITimeoutError), repr(error)
         assert "deadline of 1.2s passed" in str(error)
-    unsent = [e for e in errors if "rate limiter" in str(e) or "before it was sent" in str(e)]
+    unsent = [
+        e
+        for e in errors
+        if isinstance(e, APITimeoutError)
+        and ("rate limiter" in str(e) or "before it was sent" in str(e))
+    ]
     assert unsent, "the calls past the deadline ended in the limiter's wait"
     for error in unsent:
         assert (error.request_sent, error.attempts) == (False, 0)

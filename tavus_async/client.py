@@ -97,6 +97,8 @@ class AsyncTavus:
     - `rate_limit`: at most this many requests per second from this client (off by default).
     - `coalesce`: concurrent lookups of one id (`get`, `get_many`, `iter_many`) share one
       request (on by default).
+    - `hedge_after`: seconds after which a GET still unanswered is sent once more, the
+      first answer winning (off by default; hedges spend the retry budget; never a write).
 
     Every argument is checked here, before any I/O: a wrong type raises `TypeError`, a
     value out of range `ValueError`, and no message quotes the key.
@@ -116,6 +118,7 @@ class AsyncTavus:
         cache_size: int = 1024,
         rate_limit: float | None = None,
         coalesce: bool = True,
+        hedge_after: float | None = None,
     ) -> None:
         key = _resolve_key(api_key)
         del api_key  # from here on only the masked key is a local a traceback could render
@@ -136,6 +139,8 @@ class AsyncTavus:
             TTLCache(cache_ttl, cache_size) if cache_ttl is not None else None
         )
         limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        if hedge_after is not None:
+            hedge_after = check_seconds("hedge_after", hedge_after)
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -145,9 +150,11 @@ class AsyncTavus:
             session=session,
             budget=RetryBudget(policy.budget) if policy.budget is not None else None,
             limiter=limiter,
+            hedge_after=hedge_after,
         )
         self._rate_limit = rate_limit
         self._cache_ttl = cache_ttl
+        self._hedge_after = hedge_after
         #: Persona lookups: `get`, `get_many`, `iter_many`.
         self.personas: Final[Personas] = Personas(
             self._transport, self._options, cache, Coalescer() if coalesce else None
@@ -204,5 +211,6 @@ class AsyncTavus:
         return (
             f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
             f"max_retries={self.max_retries}, max_connections={self._max_connections}, "
-            f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r})"
+            f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r}, "
+            f"hedge_after={self._hedge_after!r})"
         )

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from . import _bulk
 from ._cache import TTLCache
 from ._coalesce import Coalescer
+from ._limits import BulkFlow
 from ._transport import CallOptions, Response, Transport
 from .errors import ClientClosedError, InvalidPersonaIdError, ResponseMismatchError, TavusError
 from .models import Persona, decode_persona
@@ -98,9 +99,7 @@ class Personas:
         validate_persona_id(persona_id)
         return await self._lookup(persona_id)
 
-    async def _lookup(
-        self, persona_id: str, on_throttle: Callable[[], None] | None = None
-    ) -> Persona:
+    async def _lookup(self, persona_id: str, flow: BulkFlow | None = None) -> Persona:
         """A validated id through the cache, then the shared request."""
         if self._cache is not None:
             if self._transport.closed:  # a closed client answers nothing, not even from cache
@@ -109,16 +108,16 @@ class Personas:
             if hit is not None:
                 return hit
         if self._coalescer is None:
-            return await self._fetch(persona_id, on_throttle)
-        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, on_throttle))
+            return await self._fetch(persona_id, flow)
+        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, flow))
 
-    async def _fetch(self, persona_id: str, on_throttle: Callable[[], None] | None) -> Persona:
+    async def _fetch(self, persona_id: str, flow: BulkFlow | None) -> Persona:
         persona = await self._transport.request(
             "GET",
             f"{PATH}/{quote(persona_id, safe=_SEGMENT_SAFE)}",
             parse=lambda response: _decode(response, persona_id),
             options=self._options,
-            on_throttle=on_throttle,
+            flow=flow,
         )
         if self._cache is not None:
             self._cache.put(persona_id, persona)
@@ -136,8 +135,7 @@ class Personas:
         Each distinct id is looked up once; at most `concurrency` requests are in flight.
         With `return_exceptions=False` the first failure is raised and the rest cancelled;
         with `True` a failed slot holds its `TavusError`. Every id is validated before any
-        I/O. On 429s the engine lowers its concurrency (AIMD) and raises it again as
-        requests succeed.
+        I/O. On 429s the engine paces its requests at the rate the server accepts.
         """
         id_list = list(ids)
         for persona_id in id_list:

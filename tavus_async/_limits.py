@@ -23,7 +23,7 @@ __all__ = ["BulkFlow", "Pacer", "RateLimiter", "Ticket"]
 
 #: How far behind its slot a late timer may still serve waiters (a timer's usual
 #: lateness is caught up; a stalled loop's backlog is not sent as one burst).
-_CATCH_UP: Final = 0.1
+_CATCH_UP: Final = 0.02
 
 
 class RateLimiter:

@@ -67,8 +67,8 @@ class Peer:
     async def close(self) -> None:
         raise NotImplementedError
 
-    def controller_limit(self) -> int | None:
-        """The adaptive concurrency limit right now, where the client has one."""
+    def controller_limit(self) -> float | None:
+        """The adaptive controller's setting right now (the pacer's rate), if any."""
         return None
 
 
@@ -139,10 +139,10 @@ class TavusPeer(Peer):
         if self._session is not None:
             await self._session.close()
 
-    def controller_limit(self) -> int | None:
+    def controller_limit(self) -> float | None:
         # Benchmark-only: see `probe_gates` in benchmarks.scenario_client.
-        limit = getattr(self.gates[-1], "limit", None) if self.gates else None
-        return limit if isinstance(limit, int) else None
+        rate = getattr(self.gates[-1], "rate", None) if self.gates else None
+        return rate if isinstance(rate, float) else None
 
 
 # --- aiohttp + semaphore + msgspec + tenacity ------------------------------------------------

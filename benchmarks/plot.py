@@ -67,7 +67,7 @@ def _per_second(times: list[float], bin_s: float, length: int) -> list[float]:
 
 
 def plot_ratelimit(results: dict[str, Any], path: Path) -> bool:
-    """Requests, 429s and completions per second, and the concurrency limit, over time."""
+    """Requests, 429s and completions per second, and the pacer's rate, over time."""
     rows = [r for r in results.get("scenarios", {}).get("ratelimit", []) if "server" in r]
     if not rows:
         return False
@@ -107,18 +107,15 @@ def plot_ratelimit(results: dict[str, Any], path: Path) -> bool:
         handles, labels = ax.get_legend_handles_labels()
         limits = run.get("limits", [])
         if limits:
-            twin = ax.twinx()
-            (line,) = twin.step(
+            (line,) = ax.step(
                 [t for t, _ in limits],
-                [v for _, v in limits],
+                [min(v, rate * 3) for _, v in limits],
                 where="post",
                 color="black",
                 lw=1.0,
             )
-            twin.set_ylim(0, run["concurrency"] * 1.6)
-            twin.set_ylabel("concurrency limit")
             handles.append(line)
-            labels.append("concurrency limit (right axis)")
+            labels.append("pacer rate /s")
         ax.legend(handles, labels, loc="upper right", fontsize=7, ncol=5)
     axes[-1].set_xlabel("seconds since start (100 ms bins)")
     fig.suptitle(f"Rate limit {rate:g}/s, burst 20, 429 + Retry-After: 1; 64 in flight")

@@ -459,12 +459,12 @@ def render(results: Row, image: str | None) -> str:
         ]
         if image:
             out += [
-                f"![requests, 429s, completions and the concurrency limit over time]({image})",
+                f"![requests, 429s, completions and the pacer's rate over time]({image})",
                 "",
                 "One run per client (its median round): requests sent and 429s answered per "
                 "second (server side), ids completed per second (client side), and the bulk "
-                "engine's concurrency limit (tavus-async's AIMD gate, sampled every 50 ms "
-                "through a private name: there is no public hook yet).",
+                "engine's pacer rate (tavus-async's learnt send rate once a 429 was seen, "
+                "sampled every 50 ms through a private name: there is no public hook yet).",
                 "",
             ]
     if "faults" in sc:

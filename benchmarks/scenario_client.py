@@ -46,15 +46,15 @@ def control(port: int, path: str, ca: str | None) -> dict[str, Any]:
 
 
 def probe_gates(peer: TavusPeer) -> bool:
-    """Record every AIMD gate the bulk engine creates, so its limit can be sampled.
+    """Record every flow gate the bulk engine creates, so its pacer's rate can be sampled.
 
     Benchmark-only, and on purpose through a private name: the SDK has no public hook for
-    its concurrency limit yet. If the internals change, the plot simply has no limit line.
+    its controller yet. If the internals change, the plot simply has no controller line.
     """
     try:
         from tavus_async import _bulk
 
-        original: type[Any] = getattr(_bulk, "AIMDGate")  # noqa: B009 (private, may vanish)
+        original: type[Any] = getattr(_bulk, "BulkFlow")  # noqa: B009 (private, may vanish)
     except (ImportError, AttributeError):
         return False
 
@@ -63,7 +63,7 @@ def probe_gates(peer: TavusPeer) -> bool:
             super().__init__(*args, **kwargs)
             peer.gates.append(self)
 
-    setattr(_bulk, "AIMDGate", RecordedGate)  # noqa: B010
+    setattr(_bulk, "BulkFlow", RecordedGate)  # noqa: B010
     return True
 
 
@@ -105,7 +105,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await peer.bulk(warmup_ids(args.warmup), args.concurrency, lambda: None)
         ids = id_list(args.n)
         completed: list[float] = []
-        limits: list[tuple[float, int]] = []
+        limits: list[tuple[float, float]] = []
         clock = time.perf_counter
         control(args.port, "/__reset", args.tls_ca)
         wait0 = run_queue_wait_ns()

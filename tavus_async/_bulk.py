@@ -1,10 +1,12 @@
 """The bulk engine behind `get_many` and `iter_many`: a fixed pool of worker tasks.
 
-`concurrency` workers pull ids lazily from one shared source, so at most `concurrency`
-requests are in flight and a huge (or endless) input is never materialised. Each fetch is
-given the bulk call's `AIMDGate.on_throttled`, which the transport calls on a 429; the gate
-parks workers above the current limit. Requests for one id in flight at once are shared
-by the resource's coalescer (the same one behind `get`), not here.
+Workers pull ids lazily from one shared source, so a huge (or endless) input is never
+materialised. Every attempt of every fetch passes the call's `BulkFlow`: it holds one of
+`concurrency` slots for the attempt only (never while a retry waits out its backoff) and,
+once the server answered 429, spaces requests at the rate its pacer learnt. A request
+that fails and backs off starts one more worker, so its slot goes to another id meanwhile;
+the surplus retires once the backoffs are over. Requests for one id in flight at once
+are shared by the resource's coalescer (the same one behind `get`), not here.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from collections.abc import (
 )
 from typing import Any, Final, TypeVar
 
-from ._limits import AIMDGate
+from ._limits import BulkFlow
 from .errors import InvalidPersonaIdError, TavusError
 
 T = TypeVar("T")
-#: `fetch(id, on_throttle)`: one lookup; `on_throttle()` is to be called on every 429.
-Fetch = Callable[[str, Callable[[], None]], Awaitable[T]]
+#: `fetch(id, flow)`: one lookup, every attempt of it through `flow`.
+Fetch = Callable[[str, BulkFlow], Awaitable[T]]
 Progress = Callable[[int, int | None], object]
 
 __all__ = ["get_many", "iter_many"]
@@ -41,18 +43,78 @@ def _check_concurrency(concurrency: int) -> None:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
 
 
-async def _run_workers(workers: list[Coroutine[Any, Any, None]]) -> None:
-    """Run the workers; the first exception cancels the rest and is raised as itself."""
-    tasks = [asyncio.ensure_future(w) for w in workers]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-    finally:
+class _Workers:
+    """The worker tasks of one bulk call: `concurrency` of them, plus one for each request
+    waiting out a backoff (which holds no slot), so that every slot stays busy.
+
+    `work()` is a worker's body; it should return once `surplus()` is true. `on_error(exc)`
+    gets an exception a worker raised; `on_empty()` runs when the last worker ended.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_concurrency",
+        "_flow",
+        "_work",
+        "active",
+        "on_empty",
+        "on_error",
+        "tasks",
+    )
+
+    def __init__(
+        self,
+        concurrency: int,
+        flow: BulkFlow,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        on_empty: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self._concurrency = concurrency
+        self._flow = flow
+        self._work = work
+        self.on_empty = on_empty
+        self.on_error = on_error
+        self.active = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        flow.on_backoff = self.spawn
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            self._start()
+
+    def spawn(self) -> None:
+        """One more worker, if a request backing off left a slot without one."""
+        if not self._closed and self.active < self._concurrency + self._flow.backing_off:
+            self._start()
+
+    def surplus(self) -> bool:
+        """More workers than slots and backoffs: the caller should retire."""
+        return self.active > self._concurrency + self._flow.backing_off
+
+    def _start(self) -> None:
+        self.active += 1
+        task = asyncio.get_running_loop().create_task(self._run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self) -> None:
+        try:
+            await self._work()
+        except Exception as exc:
+            self.on_error(exc)
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self.on_empty()
+
+    async def cancel(self) -> None:
+        """Cancel every worker and wait for them: no task or connection outlives the call."""
+        self._closed = True
+        tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
-        # Wait for the cancelled workers so no task or connection outlives the call.
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -72,31 +134,38 @@ async def get_many(
     results: dict[str, T | TavusError] = {}
     pending = iter(distinct)
     total = len(distinct)
-    gate = AIMDGate(min(concurrency, total) or 1)
+    flow = BulkFlow(concurrency)
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done = 0
 
-    async def worker(index: int) -> None:
+    async def worker() -> None:
         nonlocal done
-        while True:
-            if index >= gate.limit:
-                await gate.wait_turn(index)
-            persona_id = next(pending, None)
-            if persona_id is None:
-                gate.open_all()
-                return
+        for persona_id in pending:
             try:
-                results[persona_id] = await fetch(persona_id, gate.on_throttled)
+                results[persona_id] = await fetch(persona_id, flow)
             except TavusError as exc:
                 if not return_exceptions:
                     raise
                 results[persona_id] = exc
-            if gate.throttles:  # the limit only moves once a 429 was seen
-                gate.on_done()
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
+            if workers.surplus():
+                return
 
-    await _run_workers([worker(i) for i in range(min(concurrency, total))])
+    def end(error: Exception | None = None) -> None:
+        if not finished.done():
+            if error is None:
+                finished.set_result(None)
+            else:  # the first failure cancels the rest and is raised as itself
+                finished.set_exception(error)
+
+    workers = _Workers(concurrency, flow, worker, end, end)
+    workers.start(min(concurrency, total))
+    try:
+        await finished
+    finally:
+        await workers.cancel()
     return [results[persona_id] for persona_id in ids]
 
 
@@ -115,9 +184,10 @@ async def iter_many(
     """
     _check_concurrency(concurrency)
     total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
+    flow = BulkFlow(concurrency)
+    first = concurrency
     if total is not None:  # no more workers than ids (but one, to report the end)
-        concurrency = max(1, min(concurrency, total))
-    gate = AIMDGate(concurrency)
+        first = max(1, min(concurrency, total))
     lock = asyncio.Lock()
     sync_source: Iterator[str] | None = None
     async_source: AsyncIterator[str] | None = None
@@ -133,7 +203,6 @@ async def iter_many(
     consumer_waiting: asyncio.Future[None] | None = None
     room = asyncio.Event()  # set by the consumer when workers paused on a full `ready`
     paused = False  # a worker waits on `room` (a plain flag: the consumer reads it per item)
-    alive = concurrency
 
     def publish(item: tuple[Any, Any]) -> None:
         nonlocal consumer_waiting
@@ -152,27 +221,19 @@ async def iter_many(
             except StopAsyncIteration:
                 return _END
 
-    async def worker(index: int) -> None:
-        nonlocal alive, paused
-        try:
-            while True:
-                if index >= gate.limit:
-                    await gate.wait_turn(index)
-                while len(ready) >= concurrency:
-                    paused = True
-                    room.clear()
-                    await room.wait()
-                item = next(sync_source, _END) if sync_source is not None else await pull()
-                if item is _END:
-                    gate.open_all()
-                    break
-                publish((item, await lookup(item)))
-        except Exception as exc:  # a bug or a failing input iterable: surface it to the consumer
-            publish((_END, exc))
-        finally:
-            alive -= 1
-            if alive == 0:  # every result is published ahead of this marker
-                publish((_END, None))
+    async def worker() -> None:
+        nonlocal paused
+        while True:
+            while len(ready) >= concurrency:
+                paused = True
+                room.clear()
+                await room.wait()
+            item = next(sync_source, _END) if sync_source is not None else await pull()
+            if item is _END:
+                return
+            publish((item, await lookup(item)))
+            if workers.surplus():
+                return
 
     async def lookup(item: Any) -> T | TavusError:
         try:
@@ -181,16 +242,21 @@ async def iter_many(
             return exc
         except TypeError as exc:  # not a str: a bad item, reported like a bad id
             return InvalidPersonaIdError(str(exc))
-        result: T | TavusError
         try:
-            result = await fetch(item, gate.on_throttled)
+            return await fetch(item, flow)
         except TavusError as exc:
-            result = exc
-        if gate.throttles:  # the limit only moves once a 429 was seen
-            gate.on_done()
-        return result
+            return exc
 
-    tasks = [asyncio.ensure_future(worker(i)) for i in range(concurrency)]
+    workers = _Workers(
+        concurrency,
+        flow,
+        worker,
+        # Every result is published ahead of this marker.
+        on_empty=lambda: publish((_END, None)),
+        # A bug or a failing input iterable: surfaced to the consumer.
+        on_error=lambda exc: publish((_END, exc)),
+    )
+    workers.start(first)
     done = 0
     try:
         while True:
@@ -211,6 +277,4 @@ async def iter_many(
                 on_progress(done, total)
             yield persona_id, result
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await workers.cancel()

@@ -23,6 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState
 
 from ._checks import check_count, check_seconds
+from ._limits import BulkFlow
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -289,12 +290,22 @@ def retrying(
     closed: Callable[[], bool],
     sleep: Callable[[float], Awaitable[None]],
     label: str,
+    flow: BulkFlow | None = None,
 ) -> AsyncRetrying:
     """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
 
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
     client is closed; `label` names the request in the DEBUG line logged before a retry.
+
+    With a bulk call's `flow`, a failure while the rest of the job made progress (since
+    this call's previous failure) is the server's noise, not an outage: it does not count
+    towards `max_retries`, and its backoff does not grow (the first step's). Such a 429
+    costs no budget and no wait either: the flow's pacer spaces the retry. Failures
+    without progress count as usual, so a server that only refuses still ends the job.
     """
+    counted = 0  # failures that count towards max_retries
+    mark = flow.progress if flow is not None else 0
+    excused = False  # the latest failure came while the job progressed
 
     # A coroutine function: tenacity runs it as it is (a plain callable it would inspect
     # and wrap anew at every attempt).
@@ -303,14 +314,30 @@ def retrying(
         return exc is not None and is_retryable(exc, method, retry_writes=policy.retry_writes)
 
     def should_stop(state: RetryCallState) -> bool:
-        # The budget is spent last, only for a retry that will happen.
+        nonlocal counted, mark
+        exc = _failure(state)
+        if flow is not None:
+            mark = flow.progress  # `excused` was judged by `wait`, just before
+        if not excused:
+            counted += 1
         after_wait = elapsed() + state.upcoming_sleep
-        if closed() or gives_up(policy, state.attempt_number, _failure(state), after_wait):
+        if closed() or gives_up(policy, 0 if excused else counted, exc, after_wait):
             return True
+        if excused and _throttled(exc):
+            return False
+        # The budget is spent last, only for a retry that will happen.
         return budget is not None and not budget.try_spend()
 
     def wait(state: RetryCallState) -> float:
-        return wait_for(policy, state.attempt_number, _failure(state), default_rand)
+        # tenacity asks for the wait before the stop: judge progress here, once per failure.
+        nonlocal excused
+        exc = _failure(state)
+        if flow is None:
+            return wait_for(policy, state.attempt_number, exc, default_rand)
+        excused = flow.progress > mark
+        if _throttled(exc):
+            return 0.0  # the flow's pacer spaces the retry
+        return wait_for(policy, 1 if excused else state.attempt_number, exc, default_rand)
 
     def log_retry(state: RetryCallState) -> None:
         exc = _failure(state)
@@ -321,7 +348,7 @@ def retrying(
             "Retrying %s after %s (attempt %d of %d), waiting %.3fs",
             label,
             what,
-            state.attempt_number,
+            counted,  # an excused failure (see above) is not counted
             policy.max_retries + 1,
             state.upcoming_sleep,
         )
@@ -330,7 +357,14 @@ def retrying(
         stop=should_stop,
         wait=wait,
         retry=should_retry,  # a CancelledError is never retried: it is no TavusError
+        # tenacity skips a None `before`; its default no-op would be inspected and
+        # wrapped at every call.
+        before=None,  # type: ignore[arg-type]
         before_sleep=log_retry,
         sleep=policy.sleep or sleep,
         reraise=True,
     )
+
+
+def _throttled(exc: BaseException | None) -> bool:
+    return isinstance(exc, APIStatusError) and exc.status_code == 429

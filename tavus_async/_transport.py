@@ -26,6 +26,7 @@ from yarl import URL
 
 from ._checks import check_seconds
 from ._credentials import credentials_in, mask_error
+from ._limits import BulkFlow
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
 from ._secret import Secret
 from ._stores import RateLimiterProtocol
@@ -104,9 +105,11 @@ class _Call(Generic[T]):
 
     __slots__ = (
         "accept",
+        "backing_off",
         "body",
+        "flow",
+        "hedge_after",
         "method",
-        "on_throttle",
         "options",
         "params",
         "parse",
@@ -122,7 +125,8 @@ class _Call(Generic[T]):
         body: bytes | None,
         parse: Callable[[Response], T],
         options: CallOptions,
-        on_throttle: Callable[[], object] | None,
+        flow: BulkFlow | None,
+        hedge_after: float | None,
         accept: Collection[int],
     ) -> None:
         self.method = method
@@ -131,8 +135,10 @@ class _Call(Generic[T]):
         self.body = body
         self.parse = parse
         self.options = options
-        self.on_throttle = on_throttle
+        self.flow = flow
+        self.hedge_after = hedge_after
         self.accept = accept
+        self.backing_off = False  # failed, waiting to retry: counted in `flow.backing_off`
         self.started = time.monotonic()
 
     def __repr__(self) -> str:
@@ -238,6 +244,7 @@ class Transport:
         "_closed",
         "_closing",
         "_headers",
+        "_hedge_after",
         "_json_headers",
         "_limiter",
         "_max_connections",
@@ -259,6 +266,7 @@ class Transport:
         session: aiohttp.ClientSession | None,
         budget: RetryBudget | None,
         limiter: RateLimiterProtocol | None,
+        hedge_after: float | None = None,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
@@ -278,6 +286,7 @@ class Transport:
         self._middlewares = _with_no_silent_resend(session)
         self._budget = budget
         self._limiter = limiter
+        self._hedge_after = hedge_after
         self._closed = False
         self._closing: asyncio.Future[None] | None = None  # resolved by close(): ends pauses
         self._attempts: set[asyncio.Timeout] = set()  # in flight: close() expires them
@@ -323,7 +332,7 @@ class Transport:
         options: CallOptions,
         params: Mapping[str, str] | None = None,
         json: object = None,
-        on_throttle: Callable[[], object] | None = None,
+        flow: BulkFlow | None = None,
         accept: Collection[int] = (),
     ) -> T:
         """Send `method` to `path` (encoded, below the base URL) and return `parse(response)`
@@ -331,13 +340,17 @@ class Transport:
 
         `parse` runs inside the attempt: a `ResponseMismatchError` from it drops the
         connection and the attempt is retried like a connection error; any other
-        `TavusError` from it is raised. `on_throttle()` is called on every 429 answer.
+        `TavusError` from it is raised. A bulk call's `flow` gates every attempt (see
+        `BulkFlow`). A GET without a flow is hedged when the transport has `hedge_after`.
         A status in `accept` (PATCH's 304) is parsed like a 2xx instead of raised.
         Raises a `TavusError` carrying how many attempts were made.
         """
         body = None if json is None else msgspec.json.encode(json)
+        hedge_after = self._hedge_after if method == "GET" and flow is None else None
         # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
-        call = _Call(method, self._url(path), params, body, parse, options, on_throttle, accept)
+        call = _Call(
+            method, self._url(path), params, body, parse, options, flow, hedge_after, accept
+        )
         del json, body
         loop = retrying(
             options.retry,
@@ -347,20 +360,81 @@ class Transport:
             closed=lambda: self._closed,
             sleep=self._pause,
             label=redact(f"{method} {path}", self._api_key),
+            flow=flow,
         )
-        async for attempt in loop:
-            with attempt:
-                result = await self._attempt(call, attempt.retry_state.attempt_number)
-                if self._budget is not None:
-                    self._budget.refund()
-                return result
+        try:
+            async for attempt in loop:
+                with attempt:
+                    result = await self._attempt(call, attempt.retry_state.attempt_number)
+                    if self._budget is not None:
+                        self._budget.refund()
+                    return result
+        finally:
+            if call.backing_off and flow is not None:
+                flow.resume()  # it gave up
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     def _url(self, path: str) -> URL:
         return URL(self._base_url + path, encoded=True)
 
     async def _attempt(self, call: _Call[T], number: int) -> T:
-        """One attempt: exchange, then map a non-2xx status to its error or parse the body.
+        """One attempt, through the call's flow (a slot held for this attempt only)."""
+        flow = call.flow
+        if flow is None:
+            if call.hedge_after is None:
+                return await self._send(call, number)
+            return await self._hedged(call, number, call.hedge_after)
+        if call.backing_off:
+            call.backing_off = False
+            flow.resume()
+        ticket = await flow.enter()
+        status: int | None = None
+        retry_after: float | None = None
+        failed = False  # and may back off (a 429 is retried at once, paced)
+        try:
+            result = await self._send(call, number)
+            status = 200
+            return result
+        except APIStatusError as exc:
+            status, retry_after, failed = exc.status_code, exc.retry_after, exc.status_code != 429
+            raise
+        except TavusError:
+            failed = True
+            raise
+        finally:
+            flow.exit(ticket, status, retry_after)
+            if failed:
+                call.backing_off = True
+                flow.back_off()
+
+    async def _hedged(self, call: _Call[T], number: int, delay: float) -> T:
+        """`_send`, and once more if no answer came within `delay` (and the retry budget
+        allows it): the first success wins, the other is cancelled and awaited."""
+        loop = asyncio.get_running_loop()
+        tasks = {loop.create_task(self._send(call, number))}
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=delay)
+            if not done and not self._closed and (self._budget is None or self._budget.try_spend()):
+                tasks.add(loop.create_task(self._send(call, number)))
+            pending = tasks
+            failure: BaseException | None = None
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    failure = failure or exc
+            assert failure is not None
+            raise failure
+        finally:
+            for task in tasks:
+                task.cancel()
+            # The loser's connection is closed and back in the pool before the call returns.
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send(self, call: _Call[T], number: int) -> T:
+        """One exchange, then map a non-2xx status to its error or parse the body.
 
         A failure leaves as a `TavusError` raised from here, outside any `except` and with
         the frames below dropped: they hold aiohttp's response and the raw body.
@@ -388,7 +462,7 @@ class Transport:
         try:
             if 200 <= response.status_code < 300 or response.status_code in call.accept:
                 return call.parse(response)
-            raise self._status_error(response, call)
+            raise self._status_error(response)
         except ResponseMismatchError:
             if link is not None:
                 link.close()
@@ -505,14 +579,12 @@ class Transport:
             raise ClientClosedError("The aiohttp session given to this client is closed.")
         return self._session
 
-    def _status_error(self, response: Response, call: _Call[T]) -> APIStatusError:
+    def _status_error(self, response: Response) -> APIStatusError:
         status = response.status_code
         error = error_for_status(
             status, response.body, response.headers, secret=self._api_key, reason=_phrase(status)
         )
         error.retry_after = parse_retry_after(response.headers, time.time())
-        if status == 429 and call.on_throttle is not None:
-            call.on_throttle()
         return error
 
     def _connection_error(self, exc: BaseException, call: _Call[T]) -> TavusError:

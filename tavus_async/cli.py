@@ -13,10 +13,10 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import aiohttp
 import msgspec
@@ -27,6 +27,8 @@ from .client import AsyncTavus
 from .errors import InvalidPersonaIdError, MissingAPIKeyError, TavusError
 from .models import Persona
 from .resources import Pals, Personas, validate_persona_id
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -448,12 +450,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop when it is installed (`tavus-async[speed]`), else with
+    `asyncio.run`. Only for this program's own entry point: the library never sets a
+    loop or a policy."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `tavus-async` and `python -m tavus_async`."""
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], Any] = args.run
     try:
-        return int(asyncio.run(run(args)))
+        return int(run_on_fastest_loop(run(args)))
     except KeyboardInterrupt:
         return 130
     except MissingAPIKeyError as exc:

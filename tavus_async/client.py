@@ -176,6 +176,8 @@ class AsyncTavus:
       `tavus_async.redis.RedisRateLimiter` shared by many processes, or your own.
     - `coalesce`: concurrent lookups of one id (`get`, `get_many`, `iter_many`) share one
       request (on by default).
+    - `hedge_after`: seconds after which a GET still unanswered is sent once more, the
+      first answer winning (off by default; hedges spend the retry budget; never a write).
 
     A cache or limiter passed in is yours: the client never closes it, and may share it
     with other clients. The shortcut and the object form of one store are refused together.
@@ -201,6 +203,7 @@ class AsyncTavus:
         *,
         rate_limiter: RateLimiterProtocol | None = None,
         cache: CacheProtocol | None = None,
+        hedge_after: float | None = None,
     ) -> None:
         given_key, given_url = Hidden(api_key), Hidden(base_url)
         # From here on no local a traceback could render holds the raw key or URL.
@@ -224,6 +227,8 @@ class AsyncTavus:
         check_count("max_response_bytes", max_response_bytes)
         store = _resolve_cache(cache_ttl, cache_size, cache)
         limiter = _resolve_limiter(rate_limit, rate_limiter)
+        if hedge_after is not None:
+            hedge_after = check_seconds("hedge_after", hedge_after)
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -233,11 +238,13 @@ class AsyncTavus:
             session=session,
             budget=RetryBudget(policy.budget) if policy.budget is not None else None,
             limiter=limiter,
+            hedge_after=hedge_after,
         )
         self._rate_limit = rate_limit
         self._cache_ttl = cache_ttl
         self._cache = store
         self._limiter = limiter
+        self._hedge_after = hedge_after
         # One coalescer and one cache for both paths: a PAL is a persona under other names.
         coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
         #: Personas at `/v2/personas`: get, list, create, patch, delete.
@@ -308,7 +315,8 @@ class AsyncTavus:
             return (
                 f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
                 f"max_retries={self.max_retries}, max_connections={self._max_connections}, "
-                f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r})"
+                f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r}, "
+                f"hedge_after={self._hedge_after!r})"
             )
         except AttributeError:  # half-built: the constructor raised (a traceback shows `self`)
             return "AsyncTavus(<not constructed>)"

@@ -21,6 +21,7 @@ import pytest
 
 import tavus_async
 from tavus_async import AsyncTavus, Persona
+from tavus_async.cli import run_on_fastest_loop
 from tavus_async.testing import FakeTavus, Fault, persona_id_for, stock_persona_ids
 
 KEY = "sk-cli-test-key"
@@ -438,3 +439,18 @@ async def test_demo_reports_throughput_latency_and_connections() -> None:
     used = re.search(r"TCP connections used: (\d+)", out)
     assert used, out
     assert 1 <= int(used.group(1)) <= 8
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_cli_runs_on_uvloop_when_installed() -> None:
+    assert run_on_fastest_loop(_loop_module()).startswith("uvloop")
+    # The library set no global policy on the way.
+    assert not type(asyncio.get_event_loop_policy()).__module__.startswith("uvloop")
+
+
+def test_cli_falls_back_to_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import fails as when not installed
+    assert run_on_fastest_loop(_loop_module()).startswith("asyncio")

@@ -1,4 +1,4 @@
-"""Client-side flow control: the GCRA `RateLimiter` and the bulk engine's `AIMDGate`."""
+"""Client-side flow control: the GCRA `RateLimiter`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tavus_async import AsyncTavus, Persona
-from tavus_async._limits import AIMDGate, RateLimiter
+from tavus_async._limits import RateLimiter
 from tavus_async.testing import FakeTavus
 
 pytestmark = pytest.mark.usefixtures("no_error_logs")
@@ -118,107 +118,7 @@ def test_client_validates_rate_limit() -> None:
         AsyncTavus(api_key=KEY, rate_limit=0)
 
 
-# -------------------------------------------------------------- AIMDGate
-
-
-def test_aimd_gate_starts_at_maximum() -> None:
-    gate = AIMDGate(16)
-    assert gate.limit == 16
-    assert gate.throttles == 0
-
-
-def test_aimd_gate_halves_once_per_burst_of_429s() -> None:
-    gate = AIMDGate(16)
-    for _ in range(10):  # one burst: every in-flight request comes back 429
-        gate.on_throttled()
-    assert gate.limit == 8
-    assert gate.throttles == 10
-
-
-def test_aimd_gate_halves_again_after_a_round_of_completions() -> None:
-    gate = AIMDGate(16)
-    gate.on_throttled()
-    assert gate.limit == 8
-    for _ in range(7):
-        gate.on_done()
-    gate.on_throttled()  # fewer than `limit` completions since the cut: same burst
-    assert gate.limit == 8
-    gate.on_done()
-    gate.on_throttled()  # a full round later: a new burst
-    assert gate.limit == 4
-
-
-def test_aimd_gate_never_below_one() -> None:
-    gate = AIMDGate(4)
-    seen = []
-    for _ in range(12):  # repeated throttling, one round of completions apart
-        for _ in range(gate.limit):
-            gate.on_done()
-        gate.on_throttled()
-        seen.append(gate.limit)
-    assert min(seen) == 1
-    single = AIMDGate(1)
-    for _ in range(5):
-        single.on_throttled()
-        single.on_done()
-        assert single.limit == 1
-
-
-def test_aimd_gate_grows_by_about_one_per_limit_completions() -> None:
-    gate = AIMDGate(16)
-    gate.on_throttled()
-    assert gate.limit == 8
-    completions = 0
-    while gate.limit == 8:
-        gate.on_done()
-        completions += 1
-    assert gate.limit == 9
-    assert 8 <= completions <= 9  # ~ one per `limit` completions
-    completions = 0
-    while gate.limit == 9:
-        gate.on_done()
-        completions += 1
-    assert gate.limit == 10
-    assert 9 <= completions <= 10
-    for _ in range(1000):
-        gate.on_done()
-    assert gate.limit == 16  # capped at the maximum
-
-
-async def test_aimd_gate_wait_turn_parks_and_wakes() -> None:
-    gate = AIMDGate(4)
-    gate.on_throttled()
-    assert gate.limit == 2
-    await asyncio.wait_for(gate.wait_turn(1), 1)  # admitted: returns at once
-    parked = asyncio.create_task(gate.wait_turn(3))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not parked.done()
-    while gate.limit < 3:
-        gate.on_done()
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not parked.done()  # limit 3 admits workers 0..2 only
-    while gate.limit < 4:
-        gate.on_done()
-    await asyncio.wait_for(parked, 1)
-
-
-async def test_aimd_gate_open_all_releases_everyone() -> None:
-    gate = AIMDGate(8)
-    gate.on_throttled()
-    gate.on_throttled()
-    for _ in range(gate.limit):
-        gate.on_done()
-    gate.on_throttled()
-    assert gate.limit == 2
-    parked = [asyncio.create_task(gate.wait_turn(i)) for i in range(2, 8)]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not any(t.done() for t in parked)
-    gate.open_all()
-    await asyncio.wait_for(asyncio.gather(*parked), 1)
-    assert gate.limit == 8
+# --------------------------------------------------- RateLimiter (async)
 
 
 async def test_cancelled_waiters_cost_no_slot() -> None:

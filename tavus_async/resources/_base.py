@@ -18,6 +18,7 @@ import msgspec
 
 from .. import _bulk
 from .._coalesce import Coalescer
+from .._limits import BulkFlow
 from .._paging import Page, iterate_pages
 from .._patch import PatchOperation, validate_patch
 from .._stores import CacheProtocol
@@ -233,8 +234,7 @@ class Resource:
         Each distinct id is looked up once; at most `concurrency` requests are in flight.
         With `return_exceptions=False` the first failure is raised and the rest cancelled;
         with `True` a failed slot holds its `TavusError`. Every id is validated before any
-        I/O. On 429s the engine lowers its concurrency (AIMD) and raises it again as
-        requests succeed.
+        I/O. On 429s the engine paces its requests at the rate the server accepts.
         """
         id_list = builtins.list(ids)
         for persona_id in id_list:
@@ -349,9 +349,7 @@ class Resource:
         finally:
             await self._invalidate(persona_id)
 
-    async def _lookup(
-        self, persona_id: str, on_throttle: Callable[[], None] | None = None
-    ) -> Persona:
+    async def _lookup(self, persona_id: str, flow: BulkFlow | None = None) -> Persona:
         """A validated id through the cache, then the shared request."""
         if self._cache is not None:
             if self._transport.closed:  # a closed client answers nothing, not even from cache
@@ -360,10 +358,10 @@ class Resource:
             if hit is not None:
                 return hit
         if self._coalescer is None:
-            return await self._fetch(persona_id, on_throttle)
-        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, on_throttle))
+            return await self._fetch(persona_id, flow)
+        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, flow))
 
-    async def _fetch(self, persona_id: str, on_throttle: Callable[[], None] | None) -> Persona:
+    async def _fetch(self, persona_id: str, flow: BulkFlow | None) -> Persona:
         # The version is read before the request, so a write landing meanwhile makes the
         # put a no-op instead of caching what was read before it.
         version = await self._cache.version(persona_id) if self._cache is not None else 0
@@ -372,7 +370,7 @@ class Resource:
             self._item(persona_id),
             parse=lambda response: _decode_one(response, persona_id),
             options=self._options,
-            on_throttle=on_throttle,
+            flow=flow,
         )
         if self._cache is not None:
             await self._cache.put(persona_id, persona, version)

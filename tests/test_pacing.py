@@ -1,0 +1,309 @@
+"""Bulk flow control: the pacer's decisions (pure), the retry accounting of a bulk call,
+the limiter's one wake-up per slot, and a loopback server that paces with 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tavus_async import AsyncTavus, Persona, RateLimitError, RetryPolicy
+from tavus_async._limits import BulkFlow, Pacer, RateLimiter
+from tavus_async._retry import BudgetConfig, RetryBudget, retrying
+from tavus_async.errors import APIStatusError, error_for_status
+
+pytestmark = pytest.mark.usefixtures("no_error_logs")
+
+KEY = "sk-pacing-test-key"
+
+# ------------------------------------------------------------------ Pacer (pure)
+
+
+def send(pacer: Pacer, start: float, rate: float, seconds: float) -> list[float]:
+    """Record sends at `rate` for `seconds` from `start`; return their times."""
+    times = [start + i / rate for i in range(round(rate * seconds))]
+    for t in times:
+        pacer.on_sent(t)
+    return times
+
+
+def test_pacer_is_unpaced_until_a_429() -> None:
+    pacer = Pacer()
+    send(pacer, 0.0, 500, 1.0)
+    assert pacer.rate is None
+    assert pacer.interval(1.0) == 0.0
+
+
+def test_first_429_paces_at_the_sends_the_server_accepted() -> None:
+    pacer = Pacer()
+    times = send(pacer, 0.0, 100, 0.5)  # 50 sends in the last second
+    assert pacer.on_throttled(0.5, times[-1], retry_after=None)
+    assert pacer.rate == pytest.approx(49)  # 50 sent, 1 refused
+
+
+def test_429s_for_requests_sent_before_the_cut_do_not_cut_again() -> None:
+    pacer = Pacer()
+    times = send(pacer, 0.0, 100, 0.5)
+    assert pacer.on_throttled(0.5, times[-1], None)
+    rate = pacer.rate
+    for t in times[-10:]:  # the rest of the same burst
+        assert not pacer.on_throttled(0.51, t, None)
+    assert pacer.rate == rate
+    assert pacer.throttles == 11
+
+
+def test_a_later_429_measures_the_accepted_rate() -> None:
+    pacer = Pacer()
+    first = send(pacer, 0.0, 300, 0.1)
+    pacer.on_throttled(0.1, first[-1], None)
+    # 300/s sent for a second, one in three refused: the server accepts 200/s. The
+    # refusals come back together: the first cuts, the others were sent before that cut.
+    times = send(pacer, 0.2, 300, 1.0)
+    for t in times[::3]:
+        pacer.on_throttled(1.2, t, None)
+    assert pacer.throttles == 1 + len(times[::3])
+    pacer.on_sent(1.25)
+    assert pacer.on_throttled(1.3, 1.25, None)  # sent after the cut: measures
+    assert pacer.rate is not None
+    assert 190 <= pacer.rate <= 240  # about 200, or a plain cut when that is higher
+
+
+def test_a_cut_never_undershoots_below_backoff_times_the_old_rate() -> None:
+    pacer = Pacer()
+    times = send(pacer, 0.0, 100, 1.0)
+    pacer.on_throttled(1.0, times[-1], None)
+    before = pacer.rate
+    assert before is not None
+    pacer.on_throttled(1.05, 1.02, None)  # too soon to measure: a plain cut
+    assert pacer.rate == pytest.approx(before * Pacer.backoff)
+
+
+@pytest.mark.parametrize("elapsed", [0.05, 0.5, 2.0])
+def test_the_rate_grows_between_429s(elapsed: float) -> None:
+    pacer = Pacer()
+    times = send(pacer, 0.0, 100, 1.0)
+    pacer.on_throttled(1.0, times[-1], None)
+    start = pacer.interval(1.0)
+    assert pacer.interval(1.0 + elapsed) < start
+
+
+def test_never_spaced_further_than_retry_after_nor_below_the_floor() -> None:
+    pacer = Pacer()
+    pacer.on_sent(0.0)
+    pacer.on_throttled(0.0, 0.0, retry_after=0.01)
+    assert pacer.rate == Pacer.min_rate  # nothing was accepted
+    assert pacer.interval(0.0) == pytest.approx(0.01)
+    for i in range(1, 50):  # a server that refuses everything
+        pacer.on_throttled(i * 1.0, i * 1.0 - 0.001, None)
+    assert pacer.rate == Pacer.min_rate
+
+
+# ------------------------------------------- retry accounting of a bulk call
+
+
+def rate_limited() -> APIStatusError:
+    error = error_for_status(429, b'{"message": "slow down"}', {"Retry-After": "5"})
+    error.retry_after = 5.0
+    return error
+
+
+def unavailable() -> APIStatusError:
+    return error_for_status(503, b'{"message": "busy"}', {})
+
+
+async def run_call(
+    flow: BulkFlow | None,
+    failures: list[Callable[[], APIStatusError]],
+    *,
+    progress_between: bool,
+    budget: RetryBudget | None = None,
+    max_retries: int = 2,
+) -> tuple[int, BaseException | None, list[float]]:
+    """Drive one call's tenacity loop over `failures` then a success; return attempts made,
+    the error raised (if any) and the waits asked for."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_retries=max_retries, initial_backoff=0.5, jitter=False)
+    loop = retrying(
+        policy,
+        "GET",
+        elapsed=lambda: 0.0,
+        budget=budget,
+        closed=lambda: False,
+        sleep=sleep,
+        label="GET /v2/personas/x",
+        flow=flow,
+    )
+    attempts = 0
+    try:
+        async for attempt in loop:
+            with attempt:
+                attempts += 1
+                if flow is not None and progress_between:
+                    flow.progress += 1  # other ids completed meanwhile
+                if attempts <= len(failures):
+                    raise failures[attempts - 1]()
+    except APIStatusError as exc:
+        return attempts, exc, waits
+    return attempts, None, waits
+
+
+async def test_429s_while_the_job_progresses_neither_count_nor_wait_nor_spend() -> None:
+    budget = RetryBudget(BudgetConfig(capacity=3))
+    attempts, error, waits = await run_call(
+        BulkFlow(4), [rate_limited] * 10, progress_between=True, budget=budget
+    )
+    assert (attempts, error) == (11, None)  # far beyond max_retries=2: every id succeeds
+    assert waits == [0.0] * 10  # the flow's pacer spaces them, not a Retry-After sleep
+    assert budget.tokens == 3
+
+
+async def test_server_errors_without_progress_back_off_exponentially() -> None:
+    attempts, error, waits = await run_call(BulkFlow(4), [unavailable] * 5, progress_between=False)
+    assert attempts == 3
+    assert isinstance(error, APIStatusError)
+    assert waits == [0.5, 1.0]
+
+
+async def test_429s_without_progress_count_and_end_the_call() -> None:
+    attempts, error, waits = await run_call(
+        BulkFlow(4), [rate_limited] * 10, progress_between=False
+    )
+    assert attempts == 3
+    assert isinstance(error, RateLimitError)
+    assert waits == [0.0, 0.0]
+
+
+async def test_server_errors_while_the_job_progresses_do_not_count_but_spend_budget() -> None:
+    budget = RetryBudget(BudgetConfig(capacity=10))
+    attempts, error, waits = await run_call(
+        BulkFlow(4), [unavailable] * 5, progress_between=True, budget=budget
+    )
+    assert (attempts, error) == (6, None)
+    assert budget.tokens == 5
+    assert waits == [0.5] * 5  # the first step's backoff: the server is not down
+
+
+async def test_a_single_call_without_a_flow_counts_every_failure() -> None:
+    attempts, error, waits = await run_call(None, [rate_limited] * 10, progress_between=True)
+    assert attempts == 3
+    assert isinstance(error, RateLimitError)
+    assert waits == [5.0, 5.0]  # Retry-After honoured
+
+
+async def test_the_bulk_flow_counts_progress_and_frees_slots_per_attempt() -> None:
+    flow = BulkFlow(1)
+    ticket = await flow.enter()
+    blocked = asyncio.create_task(flow.enter())
+    await asyncio.sleep(0)
+    assert not blocked.done()  # the one slot is held for the attempt
+    flow.exit(ticket, 503, None)  # a failed attempt frees it: its backoff holds none
+    second = await blocked
+    assert flow.progress == 0
+    flow.exit(second, 404, None)  # an answer the server processed: the job moves
+    assert flow.progress == 1
+    flow.exit(await flow.enter(), 429, 1.0)
+    assert flow.rate is not None  # paced from the first 429 on
+    assert flow.progress == 1
+
+
+# ----------------------------------------------- RateLimiter: one wake per slot
+
+
+async def test_limiter_wakes_one_waiter_per_slot_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    timers = 0
+    real_call_at = loop.call_at
+
+    def call_at(when: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+        nonlocal timers
+        timers += 1
+        return real_call_at(when, callback, *args)
+
+    monkeypatch.setattr(loop, "call_at", call_at)
+    limiter = RateLimiter(2000)
+    woken: list[int] = []
+    resumed = 0
+
+    async def waiter(i: int) -> None:
+        nonlocal resumed
+        await limiter.acquire()
+        resumed += 1
+        woken.append(i)
+
+    waiters = 40
+    await asyncio.gather(*(waiter(i) for i in range(waiters)))
+    assert woken == list(range(waiters))  # FIFO
+    assert resumed == waiters  # each waiter woke once, for its own slot
+    assert timers <= waiters  # one timer serves the queue (at most one per slot)
+
+
+async def test_limiter_catches_up_a_late_timer() -> None:
+    limiter = RateLimiter(1000)  # 1 ms slots
+    await limiter.acquire()
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(10)]
+    # Block the loop past several slots: the late timer lets out every waiter whose
+    # ideal slot has passed, at once, instead of one per wake-up from now on.
+    asyncio.get_running_loop().call_soon(time.sleep, 0.02)
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.sleep(0)
+    assert sum(w.done() for w in waiters) >= 5
+    await asyncio.gather(*waiters)
+
+
+# --------------------------------------------- a server that paces with 429s
+
+
+@pytest.fixture
+async def bucket_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
+    """A token bucket of 300/s, burst 5, answering 429 + Retry-After: 1 beyond it."""
+    loop = asyncio.get_running_loop()
+    state = {"tokens": 5.0, "at": loop.time()}
+    counts = {"requests": 0, "throttled": 0}
+
+    async def persona(request: web.Request) -> web.Response:
+        counts["requests"] += 1
+        now = loop.time()
+        state["tokens"] = min(5.0, state["tokens"] + (now - state["at"]) * 300)
+        state["at"] = now
+        if state["tokens"] < 1:
+            counts["throttled"] += 1
+            return web.json_response(
+                {"message": "slow down"}, status=429, headers={"Retry-After": "1"}
+            )
+        state["tokens"] -= 1
+        pid = request.match_info["pid"]
+        return web.json_response({"persona_id": pid, "persona_name": pid})
+
+    app = web.Application()
+    app.router.add_get("/v2/personas/{pid}", persona)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", counts
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_server_pacing_with_429s_fails_no_id(
+    bucket_server: tuple[str, dict[str, int]],
+) -> None:
+    base_url, counts = bucket_server
+    ids = [f"p{i:011d}" for i in range(150)]
+    async with AsyncTavus(api_key=KEY, base_url=base_url) as client:
+        results = await client.personas.get_many(ids, concurrency=32, return_exceptions=True)
+    assert [r.persona_id for r in results if isinstance(r, Persona)] == ids
+    assert counts["throttled"] > 0  # the server did pace the job
+    assert client.retry.budget is not None

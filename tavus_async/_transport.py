@@ -105,6 +105,7 @@ class _Call(Generic[T]):
 
     __slots__ = (
         "accept",
+        "attempts",
         "backing_off",
         "body",
         "flow",
@@ -139,6 +140,7 @@ class _Call(Generic[T]):
         self.hedge_after = hedge_after
         self.accept = accept
         self.backing_off = False  # failed, waiting to retry: counted in `flow.backing_off`
+        self.attempts = 0  # attempts begun
         self.started = time.monotonic()
 
     def __repr__(self) -> str:
@@ -363,22 +365,24 @@ class Transport:
             flow=flow,
         )
         try:
-            async for attempt in loop:
-                with attempt:
-                    result = await self._attempt(call, attempt.retry_state.attempt_number)
-                    if self._budget is not None:
-                        self._budget.refund()
-                    return result
+            result: T = await loop(self._attempt, call)
         finally:
+            # tenacity keeps its last actions, which point back at the loop: a reference
+            # cycle per call that only the cyclic collector would free, call state included.
+            loop.iter_state.reset()
             if call.backing_off and flow is not None:
                 flow.resume()  # it gave up
-        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+        if self._budget is not None:
+            self._budget.refund()
+        return result
 
     def _url(self, path: str) -> URL:
         return URL(self._base_url + path, encoded=True)
 
-    async def _attempt(self, call: _Call[T], number: int) -> T:
+    async def _attempt(self, call: _Call[T]) -> T:
         """One attempt, through the call's flow (a slot held for this attempt only)."""
+        call.attempts += 1
+        number = call.attempts
         flow = call.flow
         if flow is None:
             if call.hedge_after is None:

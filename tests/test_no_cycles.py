@@ -1,0 +1,63 @@
+"""A call leaves no reference cycle behind: what it allocated is freed when it returns, not
+by the cyclic collector later (which would keep the persona and the call state alive and make
+collections more frequent and costlier in a busy backend)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from tavus_async import AsyncTavus
+from tavus_async.testing import FakeTavus
+
+KEY = "test-key-no-cycles"
+
+
+@pytest.fixture
+def saved_garbage() -> Iterator[list[object]]:
+    """Cyclic garbage made while the test runs, kept in `gc.garbage` instead of freed."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield gc.garbage
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+
+
+async def _garbage_after(saved: list[object], call: Callable[[], Awaitable[object]]) -> int:
+    gc.collect()
+    saved.clear()
+    await call()
+    gc.collect()
+    return len(saved)
+
+
+async def test_requests_leave_no_reference_cycle(saved_garbage: list[object]) -> None:
+    async with FakeTavus(api_key=KEY, num_personas=40) as server:
+        ids = server.persona_ids
+        async with AsyncTavus(api_key=KEY, base_url=server.base_url) as client:
+            await client.personas.get(ids[0])  # the pool and the session exist
+
+            async def gets(n: int) -> None:
+                for persona_id in ids[:n]:
+                    await client.personas.get(persona_id)
+
+            async def bulk(n: int) -> None:
+                async for _ in client.personas.iter_many(ids[:n], concurrency=4):
+                    pass
+
+            # The event loop and the test harness may form a few cycles; none per request.
+            few = await _garbage_after(saved_garbage, lambda: gets(5))
+            many = await _garbage_after(saved_garbage, lambda: gets(40))
+            assert many == few
+            # A bulk call's own bookkeeping forms a few more, once per call.
+            few = await _garbage_after(saved_garbage, lambda: bulk(5))
+            many = await _garbage_after(saved_garbage, lambda: bulk(40))
+            assert many == few

@@ -265,7 +265,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults-n", type=int, default=5000, help="issue 15 says 10,000")
     p.add_argument("--tail-n", type=int, default=3000, help="get() calls in the tail scenario")
     p.add_argument("--tls-n", type=int, default=5000)
-    p.add_argument("--guard-n", type=int, default=20_000)
+    p.add_argument("--guard-n", type=int, default=10_000)
     p.add_argument("--only", default="", help="comma-separated scenarios (and/or 'guard')")
     p.add_argument("--client-cpu", type=int, default=0, help="-1: no pinning")
     p.add_argument("--server-cpu", type=int, default=1, help="-1: no pinning")

@@ -17,9 +17,11 @@ KEY = "sk-typing-test-key"
 
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTavus]:
-    async with FakeTavus(api_key=KEY, num_personas=5) as fake:
-        async with AsyncTavus(api_key=KEY, base_url=fake.base_url) as client:
-            yield client
+    async with (
+        FakeTavus(api_key=KEY, num_personas=5) as fake,
+        AsyncTavus(api_key=KEY, base_url=fake.base_url) as client,
+    ):
+        yield client
 
 
 async def test_get_many_without_return_exceptions_is_a_list_of_personas(

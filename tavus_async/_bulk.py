@@ -7,11 +7,16 @@ once the server answered 429, spaces requests at the rate its pacer learnt. A re
 that fails and backs off starts one more worker, so its slot goes to another id meanwhile;
 the surplus retires once the backoffs are over. Requests for one id in flight at once
 are shared by the resource's coalescer (the same one behind `get`), not here.
+
+A 401 stops the call: every request shares the key it refused, so each id not yet sent
+(cache hits included) and each retry not yet sent fails with a copy of that
+`AuthenticationError` without a request. Requests already sent finish as they will.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -26,7 +31,7 @@ from collections.abc import (
 from typing import Any, Final, TypeVar
 
 from ._limits import BulkFlow
-from .errors import InvalidPersonaIdError, TavusError
+from .errors import AuthenticationError, InvalidPersonaIdError, TavusError
 
 T = TypeVar("T")
 #: `fetch(id, flow)`: one lookup, every attempt of it through `flow`.
@@ -41,6 +46,37 @@ _END: Final = object()
 def _check_concurrency(concurrency: int) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+
+
+def _invalid_id(validate: Callable[[str], object], item: Any) -> TavusError | None:
+    """The error `validate` finds in `item`, as a value (a non-str is an invalid id too)."""
+    try:
+        validate(item)
+    except TavusError as exc:
+        return exc
+    except TypeError as exc:
+        return InvalidPersonaIdError(str(exc))
+    return None
+
+
+def _own_copy(value: T) -> T:
+    """A copy for one more slot, so that no two slots share an object (a persona is
+    rebuilt from its JSON, as the coalescer does for its extra callers)."""
+    return copy.copy(value) if isinstance(value, TavusError) else copy.deepcopy(value)
+
+
+async def _fetch_or_error(fetch: Fetch[T], persona_id: str, flow: BulkFlow) -> T | TavusError:
+    """`fetch(persona_id, flow)`, its `TavusError` as a value. A 401 stops the flow; once
+    stopped, a copy of that 401 without a request."""
+    if flow.stopped is not None:
+        return copy.copy(flow.stopped)
+    try:
+        return await fetch(persona_id, flow)
+    except AuthenticationError as exc:
+        flow.stop(exc)
+        return exc
+    except TavusError as exc:
+        return exc
 
 
 class _Workers:
@@ -125,13 +161,50 @@ async def get_many(
     concurrency: int,
     return_exceptions: bool,
     on_progress: Progress | None,
+    validate: Callable[[str], object],
 ) -> list[T | TavusError]:
-    """Fetch every distinct id once; results aligned with `ids`."""
+    """Fetch every distinct valid id once; results aligned with `ids`, each slot its own
+    object. An invalid id raises before any I/O, or with `return_exceptions` is its slot's
+    error; so is any other failure (else the first one is raised, the rest cancelled)."""
     _check_concurrency(concurrency)
-    if not ids:
-        return []
-    distinct = list(dict.fromkeys(ids))
+    invalid: dict[int, TavusError] = {}
+    if return_exceptions:
+        for index, item in enumerate(ids):
+            if (error := _invalid_id(validate, item)) is not None:
+                invalid[index] = error
+    else:
+        for item in ids:
+            validate(item)
+    valid = [item for index, item in enumerate(ids) if index not in invalid]
+    results = await _fetch_distinct(
+        fetch, valid, concurrency, return_exceptions=return_exceptions, on_progress=on_progress
+    )
+    slots: list[T | TavusError] = []
+    placed: set[str] = set()
+    for index, persona_id in enumerate(ids):
+        if index in invalid:
+            slots.append(invalid[index])
+        elif persona_id in placed:  # a duplicate: fetched once, its own copy
+            slots.append(_own_copy(results[persona_id]))
+        else:
+            placed.add(persona_id)
+            slots.append(results[persona_id])
+    return slots
+
+
+async def _fetch_distinct(
+    fetch: Fetch[T],
+    ids: list[str],
+    concurrency: int,
+    *,
+    return_exceptions: bool,
+    on_progress: Progress | None,
+) -> dict[str, T | TavusError]:
+    """The result of every distinct id of `ids` (valid ones), by id."""
     results: dict[str, T | TavusError] = {}
+    if not ids:
+        return results
+    distinct = list(dict.fromkeys(ids))
     pending = iter(distinct)
     total = len(distinct)
     flow = BulkFlow(concurrency)
@@ -141,12 +214,10 @@ async def get_many(
     async def worker() -> None:
         nonlocal done
         for persona_id in pending:
-            try:
-                results[persona_id] = await fetch(persona_id, flow)
-            except TavusError as exc:
-                if not return_exceptions:
-                    raise
-                results[persona_id] = exc
+            result = await _fetch_or_error(fetch, persona_id, flow)
+            if not return_exceptions and isinstance(result, TavusError):
+                raise result
+            results[persona_id] = result
             done += 1
             if on_progress is not None:
                 on_progress(done, total)
@@ -166,7 +237,7 @@ async def get_many(
         await finished
     finally:
         await workers.cancel()
-    return [results[persona_id] for persona_id in ids]
+    return results
 
 
 async def iter_many(
@@ -236,16 +307,10 @@ async def iter_many(
                 return
 
     async def lookup(item: Any) -> T | TavusError:
-        try:
-            validate(item)
-        except TavusError as exc:
-            return exc
-        except TypeError as exc:  # not a str: a bad item, reported like a bad id
-            return InvalidPersonaIdError(str(exc))
-        try:
-            return await fetch(item, flow)
-        except TavusError as exc:
-            return exc
+        error = _invalid_id(validate, item)
+        if error is not None:
+            return error
+        return await _fetch_or_error(fetch, item, flow)
 
     workers = _Workers(
         concurrency,

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import copy
 from collections import deque
 from collections.abc import Callable
 from typing import Final
 
 from ._checks import check_count, check_rate
+from .errors import TavusError
 
 __all__ = ["BulkFlow", "Pacer", "RateLimiter", "Ticket"]
 
@@ -234,10 +236,20 @@ class BulkFlow:
     A slot is held for one attempt, never for the wait between attempts: a request
     backing off leaves its slot to another id (`backing_off` counts them, and
     `on_backoff()` lets the engine start a worker for the free slot). `progress` counts
-    answers that were neither a 429 nor a server error: the job is moving.
+    answers that were neither a 429 nor a server error: the job is moving. Once `stop(error)`
+    was called no attempt gets through: each raises a copy of that error.
     """
 
-    __slots__ = ("_loop", "_slots", "_spacing", "backing_off", "on_backoff", "pacer", "progress")
+    __slots__ = (
+        "_loop",
+        "_slots",
+        "_spacing",
+        "backing_off",
+        "on_backoff",
+        "pacer",
+        "progress",
+        "stopped",
+    )
 
     def __init__(self, concurrency: int) -> None:
         self._slots = asyncio.Semaphore(concurrency)
@@ -247,6 +259,8 @@ class BulkFlow:
         self.progress = 0
         self.backing_off = 0
         self.on_backoff: Callable[[], object] | None = None
+        #: The error that stopped the call (a 401: the key every request shares was refused).
+        self.stopped: TavusError | None = None
 
     @property
     def rate(self) -> float | None:
@@ -254,7 +268,9 @@ class BulkFlow:
         return self.pacer.rate
 
     async def enter(self) -> Ticket:
-        """Wait for a slot and, once paced, for the next send time."""
+        """Wait for a slot and, once paced, for the next send time. Raises a copy of the
+        stopping error, before or after the wait, once the call was stopped."""
+        self._check_stopped()
         await self._slots.acquire()
         try:
             if self._spacing is not None:
@@ -262,6 +278,7 @@ class BulkFlow:
                 interval = self.pacer.interval(now)
                 self._spacing.rate = 1.0 / interval if interval > 0 else float("inf")
                 await self._spacing.acquire()
+            self._check_stopped()
         except BaseException:
             self._slots.release()
             raise
@@ -278,6 +295,15 @@ class BulkFlow:
                 self._spacing = RateLimiter(1.0)  # its rate is the pacer's, set per send
         elif status is not None and status < 500:
             self.progress += 1
+
+    def stop(self, error: TavusError) -> None:
+        """Let no further attempt of the call out; the first error given is kept."""
+        if self.stopped is None:
+            self.stopped = error
+
+    def _check_stopped(self) -> None:
+        if self.stopped is not None:
+            raise copy.copy(self.stopped)
 
     def back_off(self) -> None:
         """A request failed and may wait out a backoff, holding no slot."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -52,6 +52,13 @@ class TavusError(Exception):
 
     #: How many HTTP attempts were made before this error was raised (0: none).
     attempts: int = 0
+
+    def __copy__(self) -> Self:
+        """`copy.copy(error)`: the same class and attributes, without the traceback (the
+        default would call `__init__` with the message alone, which some subclasses refuse)."""
+        copied = type(self).__new__(type(self), *self.args)
+        copied.__dict__.update(self.__dict__)
+        return copied
 
 
 class MissingAPIKeyError(TavusError):

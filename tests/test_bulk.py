@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import time
 import typing
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -56,7 +56,7 @@ async def assert_clean(server: FakeTavus, client: AsyncTavus) -> None:
     assert await eventually(lambda: server.in_flight == 0), server.in_flight
 
 
-def persona_ids(results: list[Persona | TavusError]) -> list[str]:
+def persona_ids(results: Sequence[Persona | TavusError]) -> list[str]:
     out = []
     for result in results:
         assert isinstance(result, Persona), result
@@ -78,8 +78,9 @@ async def test_get_many_aligned_with_ids_and_duplicates_fetched_once(server: Fak
         assert result.persona_name == server.persona_json(pid)["persona_name"]
     assert server.request_count == 3
     assert sorted(r.persona_id or "" for r in server.requests) == sorted([a, b, c])
-    # The same object is handed to every slot of a duplicated id.
-    assert results[0] is results[2] is results[5]
+    # Fetched once, but each slot of a duplicated id holds its own equal object.
+    assert results[0] == results[2] == results[5]
+    assert len({id(result) for result in results}) == len(ids)
 
 
 async def test_get_many_accepts_any_iterable(server: FakeTavus) -> None:
@@ -105,9 +106,29 @@ async def test_get_many_invalid_id_raises_before_any_io(server: FakeTavus, bad: 
         with pytest.raises(InvalidPersonaIdError) as info:
             await client.personas.get_many(ids)
         assert isinstance(info.value, ValueError)
-        with pytest.raises(InvalidPersonaIdError):
-            await client.personas.get_many(ids, return_exceptions=True)
+        with pytest.raises(TypeError, match="must be a str"):
+            await client.personas.get_many([*ids[:3], 5])  # type: ignore[list-item]
     assert server.request_count == 0
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "..", "x" * 257, None, 5])
+async def test_get_many_return_exceptions_invalid_id_is_its_slots_error(
+    server: FakeTavus, bad: Any
+) -> None:
+    """With return_exceptions=True an invalid id (a non-str too) is an error in its slot,
+    sent nowhere; every other id is fetched."""
+    good = server.persona_ids[:3]
+    ids = [good[0], bad, good[1], bad, good[2]]
+    async with client_for(server) as client:
+        results = await client.personas.get_many(ids, return_exceptions=True)
+        pal_results = await client.pals.get_many(ids, return_exceptions=True)
+    for got in (results, pal_results):
+        assert [r.persona_id for r in got if isinstance(r, Persona)] == good
+        assert isinstance(got[1], InvalidPersonaIdError)
+        assert isinstance(got[3], InvalidPersonaIdError)
+        assert got[1] is not got[3]
+    assert "pal_id" in str(pal_results[1])
+    assert sorted(r.persona_id or "" for r in server.requests) == sorted(good * 2)
 
 
 async def test_get_many_return_exceptions_puts_error_in_slot(server: FakeTavus) -> None:
@@ -119,7 +140,10 @@ async def test_get_many_return_exceptions_puts_error_in_slot(server: FakeTavus) 
     error = results[1]
     assert isinstance(error, NotFoundError)
     assert error.status_code == 400
-    assert results[3] is error  # a duplicated failing id: one request, one error
+    # A duplicated failing id: one request, each slot its own copy of the error.
+    duplicate = results[3]
+    assert isinstance(duplicate, NotFoundError) and duplicate is not error
+    assert (repr(duplicate), duplicate.attempts) == (repr(error), error.attempts)
     assert server.request_count == 3
 
 

@@ -5,6 +5,7 @@ No mocks, no I/O: `error_for_status` is a pure function of (status, body, header
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 
 import msgspec
@@ -24,6 +25,7 @@ from tavus_async.errors import (
     ConflictError,
     DecodeError,
     InternalServerError,
+    InvalidPersonaIdError,
     MissingAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
@@ -285,6 +287,50 @@ def test_hierarchy() -> None:
     ):
         assert issubclass(cls, APIStatusError), cls
         assert not issubclass(cls, APIConnectionError), cls
+
+
+def _raised(error: TavusError) -> TavusError:
+    try:
+        raise error
+    except TavusError as caught:
+        return caught
+
+
+def _rate_limited() -> RateLimitError:
+    error = error_for_status(429, b'{"message": "slow down"}', {"Retry-After": "2"})
+    assert isinstance(error, RateLimitError)
+    error.retry_after = 2.0
+    error.attempts = 3
+    return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("Invalid access token", status_code=401, body={"a": 1}, attempts=1),
+        _rate_limited(),
+        DecodeError("not JSON", status_code=201, body_length=9, attempts=2),
+        APITimeoutError("Request timed out.", attempts=4, request_sent=False),
+        InvalidPersonaIdError("persona_id must not be empty"),
+        MissingAPIKeyError("no key"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_copy_of_an_error_keeps_class_and_attributes(error: TavusError) -> None:
+    """`copy.copy` works for every error (the default would call `__init__` with the
+    message alone, which keyword-only arguments refuse) and leaves the traceback behind."""
+    original = _raised(error)
+    copied = copy.copy(original)
+    assert copied is not original and type(copied) is type(original)
+    assert (str(copied), repr(copied), copied.args) == (
+        str(original),
+        repr(original),
+        original.args,
+    )
+    assert vars(copied) == vars(original)
+    assert original.__traceback__ is not None and copied.__traceback__ is None
+    copied.attempts = 99
+    assert original.attempts != 99
 
 
 def test_timeout_error_is_caught_as_connection_error() -> None:

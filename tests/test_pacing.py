@@ -214,6 +214,26 @@ async def test_the_bulk_flow_counts_progress_and_frees_slots_per_attempt() -> No
     assert flow.progress == 1
 
 
+async def test_a_stopped_bulk_flow_lets_no_attempt_out() -> None:
+    """After `stop(error)` every attempt raises a copy of it: one arriving later at once,
+    one already waiting for a slot once it gets it (handing the slot back)."""
+    flow = BulkFlow(1)
+    ticket = await flow.enter()
+    waiting = asyncio.create_task(flow.enter())
+    await asyncio.sleep(0)
+    refused = APIStatusError("Invalid access token", status_code=401)
+    flow.stop(refused)
+    flow.stop(APIStatusError("later", status_code=401))  # the first error is kept
+    flow.exit(ticket, 401, None)
+    for attempt in (waiting, asyncio.create_task(flow.enter())):
+        with pytest.raises(APIStatusError) as info:
+            await attempt
+        assert info.value is not refused
+        assert (info.value.status_code, info.value.message) == (401, "Invalid access token")
+    assert flow.stopped is refused
+    assert not flow._slots.locked()  # the waiter gave its slot back
+
+
 # ----------------------------------------------- RateLimiter: one wake per slot
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, overload
 from urllib.parse import quote
 
 import msgspec
@@ -222,29 +222,67 @@ class Resource:
         """
         return await self._lookup(self._valid(persona_id))
 
+    @overload
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        concurrency: int = ...,
+        return_exceptions: Literal[False] = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> builtins.list[Persona]: ...
+
+    @overload
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        concurrency: int,
+        return_exceptions: Literal[True],
+        on_progress: ProgressCallback | None = None,
+    ) -> builtins.list[Persona | TavusError]: ...
+
+    @overload
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        concurrency: int = ...,
+        *,
+        return_exceptions: Literal[True],
+        on_progress: ProgressCallback | None = None,
+    ) -> builtins.list[Persona | TavusError]: ...
+
+    @overload
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        concurrency: int = ...,
+        return_exceptions: bool = ...,
+        on_progress: ProgressCallback | None = None,
+    ) -> builtins.list[Persona | TavusError]: ...
+
     async def get_many(
         self,
         ids: Iterable[str],
         concurrency: int = DEFAULT_CONCURRENCY,
         return_exceptions: bool = False,
         on_progress: ProgressCallback | None = None,
-    ) -> builtins.list[Persona | TavusError]:
-        """Fetch many concurrently; the results are aligned with `ids`.
+    ) -> builtins.list[Persona] | builtins.list[Persona | TavusError]:
+        """Fetch many concurrently; the results are aligned with `ids`, each slot its own
+        object (a duplicate id is fetched once and copied).
 
-        Each distinct id is looked up once; at most `concurrency` requests are in flight.
-        With `return_exceptions=False` the first failure is raised and the rest cancelled;
-        with `True` a failed slot holds its `TavusError`. Every id is validated before any
-        I/O. On 429s the engine paces its requests at the rate the server accepts.
+        At most `concurrency` requests are in flight. With `return_exceptions=False` an
+        invalid id raises before any I/O, and the first failure is raised and the rest
+        cancelled: the result is a `list[Persona]`. With `True` a failed or invalid id's
+        slot holds its `TavusError`. After a 401 (`AuthenticationError`) no further request
+        is sent: every id not sent yet fails with a copy of it. On 429s the engine paces its
+        requests at the rate the server accepts.
         """
-        id_list = builtins.list(ids)
-        for persona_id in id_list:
-            self._valid(persona_id)
         return await _bulk.get_many(
             self._lookup,
-            id_list,
+            builtins.list(ids),
             concurrency=concurrency,
             return_exceptions=return_exceptions,
             on_progress=on_progress,
+            validate=self._valid,
         )
 
     def iter_many(
@@ -257,8 +295,9 @@ class Resource:
 
         `ids` may be any iterable or async iterable and is consumed lazily, so memory stays
         flat for huge inputs. Errors (including an invalid id) are yielded as values, never
-        raised. Breaking out cancels what is in flight; for deterministic cleanup wrap it
-        in `contextlib.aclosing(...)`.
+        raised. After a 401 (`AuthenticationError`) no further request is sent: every id
+        still to come is yielded with a copy of it. Breaking out cancels what is in flight;
+        for deterministic cleanup wrap it in `contextlib.aclosing(...)`.
         """
         return _bulk.iter_many(
             self._lookup,

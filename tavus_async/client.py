@@ -129,7 +129,7 @@ def _resolve_proxy(
     if session is not None and (given.value is not None or trust_env):
         raise ValueError(
             "proxy= and trust_env= configure the client's own session: with session=, "
-            "set them on your aiohttp.ClientSession"
+            "set them on your aiohttp session"
         )
     result = checked_proxy(given)
     if isinstance(result, Exception):

@@ -331,7 +331,17 @@ class Transport:
 
     async def close(self) -> None:
         """End every pending call with `ClientClosedError` and close the session if this
-        transport created it. Idempotent."""
+        transport created it. Idempotent.
+
+        From another loop than the pool's, while that loop is open, it raises
+        `EventLoopError` and changes nothing (the pool can only be closed there); once that
+        loop is closed, it closes what can still be closed.
+        """
+        if self._owns_session and not self._closed and self._pool_loop_elsewhere():
+            raise EventLoopError(
+                "This AsyncTavus client's connection pool belongs to another event loop, "
+                "which is still open: close the client from that loop."
+            )
         self._closed = True
         if self._closing is not None and not self._closing.done():
             self._closing.set_result(None)
@@ -394,6 +404,11 @@ class Transport:
         if self._budget is not None:
             self._budget.refund()
         return result
+
+    def _pool_loop_elsewhere(self) -> bool:
+        """Whether the pool belongs to an open loop other than the running one."""
+        loop = self._loop
+        return loop is not None and loop is not asyncio.get_running_loop() and not loop.is_closed()
 
     def _check_loop(self) -> None:
         """Refuse, before any I/O, a call from another event loop than the pool's: aiohttp

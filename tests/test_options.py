@@ -429,6 +429,26 @@ def test_a_users_session_from_another_loop_is_named(threaded_server: FakeTavus) 
         first.close()
 
 
+def test_closing_from_another_open_loop_is_refused_and_changes_nothing(
+    threaded_server: FakeTavus,
+) -> None:
+    pid = threaded_server.persona_ids[0]
+    client = client_for(threaded_server)
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(client.personas.get(pid))
+        error = asyncio.run(_first_error(client.close()))
+        assert isinstance(error, EventLoopError)
+        assert "close the client from that loop" in str(error)
+        assert not client.is_closed
+        asyncio.run(client.with_options(timeout=1).close())  # a copy's close: nothing
+        first.run_until_complete(client.personas.get(pid))  # still whole in its own loop
+        first.run_until_complete(client.close())
+        assert client.is_closed
+    finally:
+        first.close()
+
+
 def test_a_closed_client_from_another_loop_says_closed(threaded_server: FakeTavus) -> None:
     pid = threaded_server.persona_ids[0]
 

@@ -26,6 +26,7 @@ from yarl import URL
 
 from ._checks import check_seconds
 from ._credentials import credentials_in, mask_error
+from ._headers import NO_HEADERS, DefaultHeaders
 from ._limits import BulkFlow
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
 from ._secret import Secret
@@ -35,6 +36,7 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     ClientClosedError,
+    EventLoopError,
     ResponseMismatchError,
     ResponseTooLargeError,
     TavusError,
@@ -249,12 +251,16 @@ class Transport:
         "_hedge_after",
         "_json_headers",
         "_limiter",
+        "_loop",
         "_max_connections",
         "_max_response_bytes",
         "_middlewares",
         "_owns_session",
+        "_proxy",
         "_request_headers",
+        "_secrets",
         "_session",
+        "_trust_env",
     )
 
     def __init__(
@@ -269,15 +275,25 @@ class Transport:
         budget: RetryBudget | None,
         limiter: RateLimiterProtocol | None,
         hedge_after: float | None = None,
+        default_headers: DefaultHeaders = NO_HEADERS,
+        proxy: Secret | None = None,
+        trust_env: bool = False,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
-        self._headers = {
-            "x-api-key": api_key.value,
-            "User-Agent": user_agent,
-            "Accept": "application/json",
-            "Accept-Encoding": ACCEPT_ENCODING,
-        }
+        self._headers = default_headers.over(
+            {
+                "x-api-key": api_key.value,
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            }
+        )
+        # Masked in every error, like the key: default header values, proxy user info.
+        self._secrets = (api_key.value, *secrets)
+        self._proxy = proxy
+        self._trust_env = trust_env
         # Our own session carries the headers as defaults; a user's gets them per request.
         self._request_headers = None if session is None else self._headers
         self._json_headers = {**(self._request_headers or {}), **_JSON_CONTENT}
@@ -285,6 +301,8 @@ class Transport:
         self._max_response_bytes = max_response_bytes
         self._session = session
         self._owns_session = session is None
+        # The loop the pool belongs to: a user's session's now, our own once created.
+        self._loop = None if session is None else session._loop
         self._middlewares = _with_no_silent_resend(session)
         self._budget = budget
         self._limiter = limiter
@@ -313,7 +331,17 @@ class Transport:
 
     async def close(self) -> None:
         """End every pending call with `ClientClosedError` and close the session if this
-        transport created it. Idempotent."""
+        transport created it. Idempotent.
+
+        From another loop than the pool's, while that loop is open, it raises
+        `EventLoopError` and changes nothing (the pool can only be closed there); once that
+        loop is closed, it closes what can still be closed.
+        """
+        if self._owns_session and not self._closed and self._pool_loop_elsewhere():
+            raise EventLoopError(
+                "This AsyncTavus client's connection pool belongs to another event loop, "
+                "which is still open: close the client from that loop."
+            )
         self._closed = True
         if self._closing is not None and not self._closing.done():
             self._closing.set_result(None)
@@ -347,6 +375,7 @@ class Transport:
         A status in `accept` (PATCH's 304) is parsed like a 2xx instead of raised.
         Raises a `TavusError` carrying how many attempts were made.
         """
+        self._check_loop()
         body = None if json is None else msgspec.json.encode(json)
         hedge_after = self._hedge_after if method == "GET" and flow is None else None
         # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
@@ -375,6 +404,23 @@ class Transport:
         if self._budget is not None:
             self._budget.refund()
         return result
+
+    def _pool_loop_elsewhere(self) -> bool:
+        """Whether the pool belongs to an open loop other than the running one."""
+        loop = self._loop
+        return loop is not None and loop is not asyncio.get_running_loop() and not loop.is_closed()
+
+    def _check_loop(self) -> None:
+        """Refuse, before any I/O, a call from another event loop than the pool's: aiohttp
+        would fail with "Event loop is closed" or a future attached to a different loop."""
+        if self._loop is None or self._closed or self._loop is asyncio.get_running_loop():
+            return
+        whose = "its connection pool" if self._owns_session else "the aiohttp session given to it"
+        raise EventLoopError(
+            f"This AsyncTavus client was used from another event loop than the one "
+            f"{whose} belongs to (a second asyncio.run(), another thread's loop). Create "
+            "the client inside the event loop that uses it: one client per loop."
+        )
 
     def _url(self, path: str) -> URL:
         return URL(self._base_url + path, encoded=True)
@@ -455,7 +501,7 @@ class Transport:
             failure = self._closed_error("closed during the request")
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             failure = self._connection_error(exc, call)
-        mask_error(failure, (self._api_key.value, *credentials_in(call.body)))
+        mask_error(failure, (*self._secrets, *credentials_in(call.body)))
         failure.attempts = number
         raise failure.with_traceback(None)
 
@@ -578,7 +624,10 @@ class Transport:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 headers=self._headers,
                 timeout=_NO_IO_TIMEOUT,
+                proxy=None if self._proxy is None else self._proxy.value,
+                trust_env=self._trust_env,
             )
+            self._loop = asyncio.get_running_loop()
         elif self._session.closed:
             raise ClientClosedError("The aiohttp session given to this client is closed.")
         return self._session

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import platform
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Final
 
@@ -15,7 +17,9 @@ from yarl import URL
 from ._cache import TTLCache
 from ._checks import check_count, check_rate, check_seconds
 from ._coalesce import Coalescer
+from ._headers import DefaultHeaders, checked_default_headers
 from ._limits import RateLimiter
+from ._proxy import checked_proxy, proxy_secrets, shown_proxy
 from ._retry import RetryBudget, RetryPolicy
 from ._secret import Hidden, Secret
 from ._stores import CacheProtocol, RateLimiterProtocol
@@ -109,6 +113,36 @@ def _env(name: str) -> Hidden:
     return Hidden(os.environ.get(name, ""))
 
 
+def _resolve_headers(given: Hidden) -> DefaultHeaders:
+    result = checked_default_headers(given)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _resolve_proxy(
+    given: Hidden, trust_env: bool, session: aiohttp.ClientSession | None
+) -> Secret | None:
+    """The checked proxy URL; refused with a session (its proxy settings are its own)."""
+    if not isinstance(trust_env, bool):
+        raise TypeError(f"trust_env must be a bool, not {type(trust_env).__name__}")
+    if session is not None and (given.value is not None or trust_env):
+        raise ValueError(
+            "proxy= and trust_env= configure the client's own session: with session=, "
+            "set them on your aiohttp session"
+        )
+    result = checked_proxy(given)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _check_policy(retry: object) -> RetryPolicy:
+    if not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    return retry
+
+
 def _resolve_limiter(
     rate_limit: float | None, rate_limiter: RateLimiterProtocol | None
 ) -> RateLimiterProtocol | None:
@@ -178,6 +212,16 @@ class AsyncTavus:
       request (on by default).
     - `hedge_after`: seconds after which a GET still unanswered is sent once more, the
       first answer winning (off by default; hedges spend the retry budget; never a write).
+    - `default_headers`: headers sent with every request (not `x-api-key`, nor the ones
+      the client needs: `Accept`, `Accept-Encoding`, `Content-Type`, ...; `User-Agent` may be
+      replaced). Values are masked in errors like the key and never shown in a repr.
+    - `proxy`: an `http://` (or `https://`) proxy for the client's own session; user info
+      in it is used, and never shown.
+    - `trust_env`: let the client's own session read `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`
+      (and `~/.netrc`), as aiohttp does; `proxy` wins over the environment.
+
+    `client.with_options(...)` makes a copy with another timeout or retry policy that
+    shares everything else.
 
     A cache or limiter passed in is yours: the client never closes it, and may share it
     with other clients. The shortcut and the object form of one store are refused together.
@@ -204,14 +248,17 @@ class AsyncTavus:
         rate_limiter: RateLimiterProtocol | None = None,
         cache: CacheProtocol | None = None,
         hedge_after: float | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        proxy: str | URL | None = None,
+        trust_env: bool = False,
     ) -> None:
         given_key, given_url = Hidden(api_key), Hidden(base_url)
-        # From here on no local a traceback could render holds the raw key or URL.
-        del api_key, base_url
+        given_headers, given_proxy = Hidden(default_headers), Hidden(proxy)
+        # From here on no local a traceback could render holds the raw key, URL, header
+        # values or proxy.
+        del api_key, base_url, default_headers, proxy
         key = _resolve_key(given_key)
-        policy = retry if retry is not None else RetryPolicy()
-        if not isinstance(policy, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy, not {type(policy).__name__}")
+        policy = _check_policy(retry if retry is not None else RetryPolicy())
         if max_retries is not None:
             policy = dataclasses.replace(policy, max_retries=max_retries)
         if not isinstance(coalesce, bool):
@@ -229,6 +276,8 @@ class AsyncTavus:
         limiter = _resolve_limiter(rate_limit, rate_limiter)
         if hedge_after is not None:
             hedge_after = check_seconds("hedge_after", hedge_after)
+        headers = _resolve_headers(given_headers)
+        proxy_url = _resolve_proxy(given_proxy, trust_env, session)
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -239,18 +288,62 @@ class AsyncTavus:
             budget=RetryBudget(policy.budget) if policy.budget is not None else None,
             limiter=limiter,
             hedge_after=hedge_after,
+            default_headers=headers,
+            proxy=proxy_url,
+            trust_env=trust_env,
+            secrets=(*headers.values, *proxy_secrets(proxy_url)),
         )
+        self._owns_transport = True  # False in a copy made by with_options()
+        self._proxy_shown = shown_proxy(proxy_url)
         self._rate_limit = rate_limit
         self._cache_ttl = cache_ttl
         self._cache = store
         self._limiter = limiter
         self._hedge_after = hedge_after
         # One coalescer and one cache for both paths: a PAL is a persona under other names.
-        coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
-        #: Personas at `/v2/personas`: get, list, create, patch, delete.
-        self.personas: Final[Personas] = Personas(self._transport, self._options, store, coalescer)
-        #: The same records as PALs at `/v2/pals`, under the PAL names.
-        self.pals: Final[Pals] = Pals(self._transport, self._options, store, coalescer)
+        self._coalescer: Coalescer[Persona] | None = Coalescer() if coalesce else None
+        self._personas = Personas(self._transport, self._options, store, self._coalescer)
+        self._pals = Pals(self._transport, self._options, store, self._coalescer)
+
+    @property
+    def personas(self) -> Personas:
+        """Personas at `/v2/personas`: get, list, create, patch, delete."""
+        return self._personas
+
+    @property
+    def pals(self) -> Pals:
+        """The same records as PALs at `/v2/pals`, under the PAL names."""
+        return self._pals
+
+    def with_options(
+        self,
+        *,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncTavus:
+        """A copy of this client whose calls take another timeout or retry policy; what is
+        not given is this client's (None: inherited).
+
+        The copy shares the connection pool, the cache, the coalescer, the rate limiter and
+        the retry budget (a `retry` given here keeps this client's `budget`). It owns none
+        of them: closing the copy does nothing, closing this client closes it too (its calls
+        then raise `ClientClosedError`). Arguments are checked as by the constructor.
+        """
+        policy = _check_policy(retry if retry is not None else self._options.retry)
+        if max_retries is not None:
+            policy = dataclasses.replace(policy, max_retries=max_retries)
+        budget = self._options.retry.budget
+        if policy.budget != budget:
+            policy = dataclasses.replace(policy, budget=budget)
+        io_timeout = self._timeout if timeout is None else _resolve_timeout(timeout)
+        options = CallOptions.build(io_timeout, policy)
+        clone = copy.copy(self)
+        clone._owns_transport = False
+        clone._timeout, clone._options = io_timeout, options
+        clone._personas = Personas(self._transport, options, self._cache, self._coalescer)
+        clone._pals = Pals(self._transport, options, self._cache, self._coalescer)
+        return clone
 
     @property
     def base_url(self) -> str:
@@ -289,14 +382,16 @@ class AsyncTavus:
 
     @property
     def is_closed(self) -> bool:
-        """True once the client was closed."""
+        """True once the client (for a copy: the client it was made from) was closed."""
         return self._transport.closed
 
     async def close(self) -> None:
         """Close the client: every pending call ends with `ClientClosedError`, and the
         connection pool is closed (a session, cache or rate limiter passed in by the user
-        is left open)."""
-        await self._transport.close()
+        is left open). On a copy made by `with_options()`, nothing: the pool is the
+        original's."""
+        if self._owns_transport:
+            await self._transport.close()
 
     async def __aenter__(self) -> AsyncTavus:
         return self
@@ -316,7 +411,7 @@ class AsyncTavus:
                 f"AsyncTavus(base_url={self._base_url!r}, timeout={timeout!r}, "
                 f"max_retries={self.max_retries}, max_connections={self._max_connections}, "
                 f"cache_ttl={self._cache_ttl!r}, rate_limit={self._rate_limit!r}, "
-                f"hedge_after={self._hedge_after!r})"
+                f"hedge_after={self._hedge_after!r}, proxy={self._proxy_shown!r})"
             )
         except AttributeError:  # half-built: the constructor raised (a traceback shows `self`)
             return "AsyncTavus(<not constructed>)"

@@ -23,6 +23,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "DecodeError",
+    "EventLoopError",
     "InternalServerError",
     "InvalidIdError",
     "InvalidPersonaIdError",
@@ -71,6 +72,12 @@ class InvalidPersonaIdError(TavusError, ValueError):
 
 class ClientClosedError(TavusError, RuntimeError):
     """The client was closed; a closed client never touches the network."""
+
+
+class EventLoopError(TavusError, RuntimeError):
+    """The client was used from another event loop than the one its connection pool belongs
+    to (a second `asyncio.run(...)`, another thread's loop): create one client per loop,
+    inside it. Raised before any I/O; never retried."""
 
 
 class APIConnectionError(TavusError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import math
 import os
@@ -39,6 +38,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 _encode = msgspec.json.Encoder().encode
+_READ_AHEAD = 256  # ids read from stdin before the requests catch up
 
 
 class _Bar(Protocol):
@@ -90,23 +90,27 @@ async def _stdin_ids() -> AsyncIterator[str]:
     """Ids from stdin, one a line, each handed over as soon as its line arrives.
 
     A daemon thread, not `asyncio.to_thread`: a read blocked on an open terminal or pipe must
-    not keep Ctrl-C from ending the program (the loop's executor would wait for it).
+    not keep Ctrl-C from ending the program (the loop's executor would wait for it). It reads
+    at most `_READ_AHEAD` lines ahead of the consumer.
     """
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str] = asyncio.Queue(maxsize=256)
+    lines: asyncio.Queue[str] = asyncio.Queue()
+    room = threading.Semaphore(_READ_AHEAD)
 
     def read() -> None:
         while True:
+            room.acquire()
             line = sys.stdin.readline()  # "" at the end of the input
             try:
-                asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
-            except (RuntimeError, concurrent.futures.CancelledError):
-                return  # the loop is gone or stopping: nobody wants more ids
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody wants more ids
+                return
             if not line:
                 return
 
     threading.Thread(target=read, name="tavus-async-stdin", daemon=True).start()
     while line := await lines.get():
+        room.release()
         persona_id = line.strip()
         if persona_id:
             yield persona_id

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import math
 import os
 import statistics
 import sys
@@ -21,10 +23,12 @@ from typing import IO, Any, Protocol, TypeVar
 import aiohttp
 import msgspec
 
+from ._paging import Page, iterate_pages
 from ._patch import InvalidPatchError
+from ._retry import RetryPolicy
 from ._version import __version__
-from .client import AsyncTavus
-from .errors import InvalidPersonaIdError, MissingAPIKeyError, TavusError
+from .client import DEFAULT_TIMEOUT, AsyncTavus
+from .errors import AuthenticationError, InvalidPersonaIdError, MissingAPIKeyError, TavusError
 from .models import Persona
 from .resources import Pals, Personas, validate_persona_id
 
@@ -34,23 +38,33 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 _encode = msgspec.json.Encoder().encode
+_READ_AHEAD = 256  # ids read from stdin before the requests catch up
 
 
 class _Bar(Protocol):
+    total: float | None
+
     def update(self, n: int = 1) -> object: ...
+    def refresh(self) -> object: ...
     def close(self) -> None: ...
 
 
 class _NoBar:
+    total: float | None = None
+
     def update(self, n: int = 1) -> object:
+        return None
+
+    def refresh(self) -> object:
         return None
 
     def close(self) -> None:
         return None
 
 
-def _progress_bar(total: int | None, desc: str, stream: IO[str], force: bool = False) -> _Bar:
-    """A tqdm bar on `stream` when it is a terminal (or `force`), else a silent stand-in.
+def _progress_bar(total: int | None, unit: str, stream: IO[str], force: bool = False) -> _Bar:
+    """A tqdm bar counting `unit` (a plural: "personas") on `stream` when it is a terminal
+    (or `force`), else a silent stand-in: `3000 personas [00:02, 1500 personas/s]`.
 
     tqdm over rich: one small dependency-free package, cheap per update, and optional
     (`pip install "tavus-async[cli]"`); without it the CLI simply shows no bar.
@@ -61,35 +75,45 @@ def _progress_bar(total: int | None, desc: str, stream: IO[str], force: bool = F
         from tqdm import tqdm
     except ImportError:
         return _NoBar()
-    bar: _Bar = tqdm(total=total, desc=desc, unit="persona", file=stream, mininterval=0.2)
+    bar: _Bar = tqdm(total=total, unit=f" {unit}", file=stream, mininterval=0.2)
     return bar
 
 
+def _set_total(bar: _Bar, total: int | None) -> None:
+    """Give the bar the total the server announced (`total_count`), once it is known."""
+    if total is not None and bar.total != total:
+        bar.total = total
+        bar.refresh()
+
+
 async def _stdin_ids() -> AsyncIterator[str]:
-    """Ids from stdin, one a line, read in batches by a daemon thread.
+    """Ids from stdin, one a line, each handed over as soon as its line arrives.
 
     A daemon thread, not `asyncio.to_thread`: a read blocked on an open terminal or pipe must
-    not keep Ctrl-C from ending the program (the loop's executor would wait for it).
+    not keep Ctrl-C from ending the program (the loop's executor would wait for it). It reads
+    at most `_READ_AHEAD` lines ahead of the consumer.
     """
     loop = asyncio.get_running_loop()
-    batches: asyncio.Queue[list[str]] = asyncio.Queue(maxsize=4)
+    lines: asyncio.Queue[str] = asyncio.Queue()
+    room = threading.Semaphore(_READ_AHEAD)
 
     def read() -> None:
         while True:
-            lines = sys.stdin.readlines(1 << 16)
+            room.acquire()
+            line = sys.stdin.readline()  # "" at the end of the input
             try:
-                asyncio.run_coroutine_threadsafe(batches.put(lines), loop).result()
-            except RuntimeError:  # the loop is gone: nobody wants more ids
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody wants more ids
                 return
-            if not lines:
+            if not line:
                 return
 
     threading.Thread(target=read, name="tavus-async-stdin", daemon=True).start()
-    while lines := await batches.get():
-        for line in lines:
-            persona_id = line.strip()
-            if persona_id:
-                yield persona_id
+    while line := await lines.get():
+        room.release()
+        persona_id = line.strip()
+        if persona_id:
+            yield persona_id
 
 
 def _table(personas: Sequence[Persona], pals: bool = False) -> str:
@@ -121,6 +145,30 @@ def _report(persona_id: str, error: TavusError) -> None:
     print(f"error: {persona_id}: {type(error).__name__}: {error}", file=sys.stderr)
 
 
+class _Failures:
+    """The failed ids of a run, each reported on stderr as it comes, except a refused API
+    key (401): every request shares the key, so it is reported once and the run stops."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.refused = False
+
+    def add(self, persona_id: str, error: TavusError) -> None:
+        self.count += 1
+        if not isinstance(error, AuthenticationError):
+            _report(persona_id, error)
+        elif not self.refused:
+            self.refused = True
+            print(
+                f"error: the API key was refused ({type(error).__name__}: {error}): "
+                "the remaining ids are skipped. Check --api-key or $TAVUS_API_KEY.",
+                file=sys.stderr,
+            )
+
+    def exit_code(self) -> int:
+        return EXIT_FAILED if self.count else EXIT_OK
+
+
 def _resource(client: AsyncTavus, args: argparse.Namespace) -> Personas | Pals:
     return client.pals if args.resource == "pals" else client.personas
 
@@ -129,8 +177,24 @@ def _id_name(args: argparse.Namespace) -> str:
     return "pal_id" if args.resource == "pals" else "persona_id"
 
 
+def _unit(args: argparse.Namespace) -> str:
+    return "PALs" if args.resource == "pals" else "personas"
+
+
 def _client(args: argparse.Namespace) -> AsyncTavus:
-    return AsyncTavus(api_key=args.api_key, base_url=args.base_url)
+    return AsyncTavus(
+        api_key=args.api_key,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+    )
+
+
+def _emit(out: IO[str], text: str) -> None:
+    """Write and flush: a pipeline sees each line at once, even when stdout is a pipe
+    (block-buffered)."""
+    out.write(text)
+    out.flush()
 
 
 def _line(persona: Persona) -> str:
@@ -142,73 +206,107 @@ def _write_all(personas: Sequence[Persona], args: argparse.Namespace, out: IO[st
     """`json` (an indented array) or `table` output of what was collected."""
     if args.format == "json":
         body = _encode([p.to_dict() for p in personas]).decode()
-        out.write(msgspec.json.format(body, indent=2) + "\n")
+        _emit(out, msgspec.json.format(body, indent=2) + "\n")
     else:
-        out.write(_table(personas, pals=args.resource == "pals") + "\n")
+        _emit(out, _table(personas, pals=args.resource == "pals") + "\n")
 
 
 async def _get(args: argparse.Namespace) -> int:
     ids: list[str] | AsyncIterator[str]
     ids = _stdin_ids() if args.ids == ["-"] else list(args.ids)
-    total = len(ids) if isinstance(ids, list) else None
-    bar = _progress_bar(total, "personas", sys.stderr)
-    failed = 0
-    out = sys.stdout
+    if args.format != "ndjson" and not isinstance(ids, list):
+        ids = [i async for i in ids]  # printed in input order: every id is needed first
+    bar = _progress_bar(len(ids) if isinstance(ids, list) else None, _unit(args), sys.stderr)
+    failures = _Failures()
     try:
         async with _client(args) as client:
             resource = _resource(client, args)
-            if args.format == "ndjson":
-                async for persona_id, result in resource.iter_many(
-                    ids, concurrency=args.concurrency
-                ):
-                    bar.update()
-                    if isinstance(result, TavusError):
-                        failed += 1
-                        _report(persona_id, result)
-                    else:
-                        out.write(_line(result))
+            if isinstance(ids, list) and args.format != "ndjson":
+                await _get_collected(resource, ids, args, bar, failures)
             else:
-                id_list = []
-                for persona_id in ids if isinstance(ids, list) else [i async for i in ids]:
-                    try:  # report a bad id like any other failure instead of aborting
-                        id_list.append(validate_persona_id(persona_id, _id_name(args)))
-                    except InvalidPersonaIdError as exc:
-                        failed += 1
-                        _report(persona_id, exc)
-                results = await resource.get_many(
-                    id_list,
-                    concurrency=args.concurrency,
-                    return_exceptions=True,
-                    on_progress=lambda done, total: bar.update(),
-                )
-                good: list[Persona] = []
-                for persona_id, result in zip(id_list, results, strict=True):
-                    if isinstance(result, TavusError):
-                        failed += 1
-                        _report(persona_id, result)
-                    else:
-                        good.append(result)
-                _write_all(good, args, out)
+                await _get_streamed(resource, ids, args, bar, failures)
     finally:
         bar.close()
-    out.flush()
-    return EXIT_FAILED if failed else EXIT_OK
+    return failures.exit_code()
+
+
+async def _get_streamed(
+    resource: Personas | Pals,
+    ids: list[str] | AsyncIterator[str],
+    args: argparse.Namespace,
+    bar: _Bar,
+    failures: _Failures,
+) -> None:
+    """NDJSON: each persona printed as it arrives; stops at a refused key."""
+    stream = resource.iter_many(ids, concurrency=args.concurrency)
+    async with contextlib.aclosing(stream) as results:
+        async for persona_id, result in results:
+            bar.update()
+            if isinstance(result, Persona):
+                _emit(sys.stdout, _line(result))
+                continue
+            failures.add(persona_id, result)
+            if failures.refused:
+                return
+
+
+async def _get_collected(
+    resource: Personas | Pals,
+    ids: list[str],
+    args: argparse.Namespace,
+    bar: _Bar,
+    failures: _Failures,
+) -> None:
+    """`json`/`table`: every persona fetched first, then printed in input order."""
+    valid = []
+    for persona_id in ids:
+        try:  # report a bad id like any other failure instead of aborting
+            valid.append(validate_persona_id(persona_id, _id_name(args)))
+        except InvalidPersonaIdError as exc:
+            bar.update()
+            failures.add(persona_id, exc)
+    results = await resource.get_many(
+        valid,
+        concurrency=args.concurrency,
+        return_exceptions=True,
+        on_progress=lambda done, total: bar.update(),
+    )
+    good: list[Persona] = []
+    for persona_id, result in zip(valid, results, strict=True):
+        if isinstance(result, Persona):
+            good.append(result)
+        else:
+            failures.add(persona_id, result)
+    _write_all(good, args, sys.stdout)
 
 
 async def _list(args: argparse.Namespace) -> int:
-    bar = _progress_bar(None, args.resource, sys.stderr)
+    bar = _progress_bar(None, _unit(args), sys.stderr)
     out = sys.stdout
     collected: list[Persona] = []
+
+    async def fetch_page(client: AsyncTavus, page: int, limit: int) -> Page[Persona]:
+        if args.resource == "pals":
+            result: Page[Persona] = await client.pals.list_page(
+                page=page, limit=limit, pal_type=args.type
+            )
+        else:
+            result = await client.personas.list_page(page=page, limit=limit, persona_type=args.type)
+        _set_total(bar, result.total_count)
+        return result
+
     try:
         async with _client(args) as client:
-            if args.resource == "pals":
-                listing = client.pals.list(pal_type=args.type, page_size=args.page_size)
-            else:
-                listing = client.personas.list(persona_type=args.type, page_size=args.page_size)
+            # The paging of `client.personas.list`, with the total shown as soon as known.
+            listing = iterate_pages(
+                lambda page, limit: fetch_page(client, page, limit),
+                page_size=args.page_size,
+                id_of=lambda persona: persona.persona_id,
+            )
             async for persona in listing:
                 bar.update()
                 if args.format == "ndjson":
-                    out.write(_line(persona))
+                    _emit(out, _line(persona))
                 else:
                     collected.append(persona)
     except TavusError as exc:
@@ -218,7 +316,6 @@ async def _list(args: argparse.Namespace) -> int:
         bar.close()
     if args.format != "ndjson":
         _write_all(collected, args, out)
-    out.flush()
     return EXIT_OK
 
 
@@ -245,15 +342,21 @@ async def _create(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.file} must hold a JSON object of the fields to create")
     except ValueError as exc:
         return _usage_error(exc)
+    face = None
+    if args.resource == "pals":
+        face = fields.pop("default_face_id", None)
+        if not isinstance(face, str) or not face:
+            return _usage_error("a PAL needs default_face_id (a non-empty string)")
     async with _client(args) as client:
-        if args.resource == "pals":
-            face = fields.pop("default_face_id", None)
-            if not isinstance(face, str) or not face:
-                return _usage_error("a PAL needs default_face_id (a non-empty string)")
-            created = await client.pals.create(default_face_id=face, extra_body=fields)
-        else:
-            created = await client.personas.create(extra_body=fields)
-    sys.stdout.write(_line(created))
+        try:
+            if face is not None:
+                created = await client.pals.create(default_face_id=face, extra_body=fields)
+            else:
+                created = await client.personas.create(extra_body=fields)
+        except TavusError as exc:
+            print(f"error: creating: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    _emit(sys.stdout, _line(created))
     return EXIT_OK
 
 
@@ -275,46 +378,48 @@ async def _patch(args: argparse.Namespace) -> int:
         except TavusError as exc:
             _report(args.id, exc)
             return EXIT_FAILED
-    sys.stdout.write(_encode({_id_name(args): args.id, "changed": changed}).decode() + "\n")
+    _emit(sys.stdout, _encode({_id_name(args): args.id, "changed": changed}).decode() + "\n")
     return EXIT_OK
 
 
 async def _delete(args: argparse.Namespace) -> int:
-    failed = 0
+    failures = _Failures()
     gate = asyncio.Semaphore(args.concurrency)
 
     async def delete(resource: Personas | Pals, persona_id: str) -> None:
-        nonlocal failed
-        try:
-            async with gate:
+        async with gate:
+            if failures.refused:
+                return
+            try:
                 await resource.delete(persona_id)
-        except TavusError as exc:
-            failed += 1
-            _report(persona_id, exc)
-        else:
-            sys.stdout.write(persona_id + "\n")
+            except TavusError as exc:
+                failures.add(persona_id, exc)
+            else:
+                _emit(sys.stdout, persona_id + "\n")
 
     async with _client(args) as client:
         resource = _resource(client, args)
         await asyncio.gather(*(delete(resource, persona_id) for persona_id in args.ids))
-    sys.stdout.flush()
-    return EXIT_FAILED if failed else EXIT_OK
+    return failures.exit_code()
 
 
 async def _mock_server(args: argparse.Namespace) -> int:
     from .testing import persona_id_for, serve, stock_persona_ids
 
+    # Resolved here, not as the option's default: `--help` must not print the key.
+    api_key = args.api_key or os.environ.get("TAVUS_API_KEY") or "test-key"
+
     def ready(base_url: str) -> None:
         print(f"Fake Tavus API listening on {base_url}", flush=True)
         sample = ", ".join(persona_id_for(i) for i in range(min(args.personas, 3)))
         print(
-            f"  export TAVUS_BASE_URL={base_url} TAVUS_API_KEY={args.api_key}\n"
+            f"  export TAVUS_BASE_URL={base_url} TAVUS_API_KEY={api_key}\n"
             f"  {args.personas} personas, e.g. {sample}\n"
             f"  and the ids the docs use: {', '.join(stock_persona_ids())}",
             flush=True,
         )
 
-    await serve(args.host, args.port, args.api_key, args.personas, ready=ready)
+    await serve(args.host, args.port, api_key, args.personas, ready=ready)
     return EXIT_OK
 
 
@@ -373,15 +478,73 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    """`--concurrency`, `--page-size`, ...: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
     return value
 
 
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api-key", default=None, help="default: $TAVUS_API_KEY")
-    parser.add_argument("--base-url", default=None, help="default: $TAVUS_BASE_URL or tavusapi.com")
+def _retry_count(text: str) -> int:
+    """`--max-retries`: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """`--timeout`: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _add_request_args(parser: argparse.ArgumentParser, concurrency: int | None = None) -> None:
+    """The options of every command that makes requests; `--concurrency` where several
+    requests run at once."""
+    if concurrency is not None:
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=concurrency,
+            metavar="N",
+            help="requests in flight at once (default: %(default)s)",
+        )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        default=DEFAULT_TIMEOUT,
+        help="seconds one attempt may take before it fails (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_retry_count,
+        metavar="N",
+        default=RetryPolicy().max_retries,
+        help="how many times a temporary failure (timeout, connection error, 429, 5xx) "
+        "is retried, with backoff; 0: never (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--api-key", default=None, metavar="KEY", help="the Tavus API key (default: $TAVUS_API_KEY)"
+    )
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="the API root (default: $TAVUS_BASE_URL, else https://tavusapi.com)",
+    )
 
 
 def _add_resource_commands(commands: Any, name: str, noun: str) -> None:
@@ -390,39 +553,58 @@ def _add_resource_commands(commands: Any, name: str, noun: str) -> None:
     group.set_defaults(resource=name)
     sub = group.add_subparsers(dest=f"{name}_command", required=True)
     formats = ("ndjson", "json", "table")
+    format_help = (
+        "ndjson: one JSON object a line, streamed; json: an indented array; "
+        "table: a summary (default: %(default)s)"
+    )
 
     get = sub.add_parser("get", help=f"fetch {noun}s by id ('-' reads stdin)")
-    get.add_argument("ids", nargs="+", metavar="ID")
-    get.add_argument("--concurrency", type=_positive_int, default=32)
-    get.add_argument("--format", choices=formats, default="ndjson")
+    get.add_argument(
+        "ids", nargs="+", metavar="ID", help=f"{noun} ids; a single '-' reads them from stdin"
+    )
+    get.add_argument("--format", choices=formats, default="ndjson", help=format_help)
+    _add_request_args(get, concurrency=32)
     get.set_defaults(run=_get)
 
     listing = sub.add_parser("list", help=f"list every {noun}")
-    listing.add_argument("--type", choices=("user", "system"), default=None)
-    listing.add_argument("--format", choices=formats, default="ndjson")
-    listing.add_argument("--page-size", type=_positive_int, default=100)
+    listing.add_argument(
+        "--type",
+        choices=("user", "system"),
+        default=None,
+        help=f"only your own {noun}s (user) or Tavus's stock ones (system) (default: both)",
+    )
+    listing.add_argument("--format", choices=formats, default="ndjson", help=format_help)
+    listing.add_argument(
+        "--page-size",
+        type=_positive_int,
+        metavar="N",
+        default=100,
+        help=f"{noun}s per request (default: %(default)s)",
+    )
+    _add_request_args(listing)
     listing.set_defaults(run=_list)
 
     create = sub.add_parser("create", help=f"create a {noun} from a JSON object")
     create.add_argument("file", metavar="FILE", help="a JSON file of the fields, or '-'")
+    _add_request_args(create)
     create.set_defaults(run=_create)
 
     patch = sub.add_parser("patch", help=f"apply a JSON Patch (RFC 6902) to a {noun}")
-    patch.add_argument("id", metavar="ID")
+    patch.add_argument("id", metavar="ID", help=f"the {noun} id")
     patch.add_argument("file", metavar="FILE", help="a JSON file of the operations, or '-'")
     if name == "pals":
         patch.add_argument(
-            "--force", action="store_true", help="overwrite unsaved changes in the maker"
+            "--force",
+            action="store_true",
+            help="overwrite unsaved changes in the maker (default: off)",
         )
+    _add_request_args(patch)
     patch.set_defaults(run=_patch)
 
     delete = sub.add_parser("delete", help=f"delete {noun}s by id")
-    delete.add_argument("ids", nargs="+", metavar="ID")
-    delete.add_argument("--concurrency", type=_positive_int, default=8)
+    delete.add_argument("ids", nargs="+", metavar="ID", help=f"the {noun} ids")
+    _add_request_args(delete, concurrency=8)
     delete.set_defaults(run=_delete)
-
-    for command in (get, listing, create, patch, delete):
-        _add_connection_args(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -437,15 +619,41 @@ def build_parser() -> argparse.ArgumentParser:
         _add_resource_commands(commands, name, noun)
 
     mock = commands.add_parser("mock-server", help="run the fake Tavus API")
-    mock.add_argument("--host", default="127.0.0.1")
-    mock.add_argument("--port", type=int, default=8000)
-    mock.add_argument("--api-key", default=os.environ.get("TAVUS_API_KEY") or "test-key")
-    mock.add_argument("--personas", type=int, default=1000)
+    mock.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)"
+    )
+    mock.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="the port; 0: any free port (default: %(default)s)",
+    )
+    mock.add_argument(
+        "--api-key",
+        default=None,
+        help="the only key the server accepts (default: $TAVUS_API_KEY, else test-key)",
+    )
+    mock.add_argument(
+        "--personas",
+        type=int,
+        default=1000,
+        help="how many generated personas to serve (default: %(default)s)",
+    )
     mock.set_defaults(run=_mock_server)
 
     demo = commands.add_parser("demo", help="bulk-fetch from an embedded fake server")
-    demo.add_argument("--count", type=_positive_int, default=10_000)
-    demo.add_argument("--concurrency", type=_positive_int, default=64)
+    demo.add_argument(
+        "--count",
+        type=_positive_int,
+        default=10_000,
+        help="personas to fetch (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=64,
+        help="requests in flight, and the connection pool size (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -478,6 +686,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a bad --base-url and the like
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader left (`... | head -1`): stop quietly. Point stdout at /dev/null so the
+        # flush at exit cannot fail again (the recipe of Python's `signal` docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except OSError as exc:  # e.g. mock-server on a port already in use
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -32,7 +32,7 @@ CLI: tuple[str, ...] = (
 )
 MODULE: tuple[str, ...] = (sys.executable, "-m", "tavus_async")
 # tqdm's bar output: a percentage/rate line drawn with carriage returns.
-TQDM_MARKS = re.compile(r"\r|\d+%\||persona/s|it/s")
+TQDM_MARKS = re.compile(r"\r|\d+%\||personas/s|PALs/s|it/s")
 
 
 @pytest.fixture
@@ -307,13 +307,16 @@ async def test_flags_override_environment(server: FakeTavus) -> None:
     assert ndjson(out) == [server.persona_json(pid)]
 
 
-async def test_wrong_api_key_is_reported_per_id(server: FakeTavus) -> None:
-    pid = server.persona_ids[0]
+async def test_wrong_api_key_is_reported_once(server: FakeTavus) -> None:
+    ids = server.persona_ids[:3]
     env = clean_env(TAVUS_API_KEY="wrong-key", TAVUS_BASE_URL=server.base_url)
-    code, out, err = await run("personas", "get", pid, env=env)
+    code, out, err = await run("personas", "get", *ids, "--concurrency", "1", env=env)
     assert code == 1
     assert out == ""
-    assert pid in err and "AuthenticationError" in err
+    assert err.splitlines() == [
+        "error: the API key was refused (AuthenticationError: Error code: 401 - Invalid "
+        "access token): the remaining ids are skipped. Check --api-key or $TAVUS_API_KEY."
+    ]
     assert "wrong-key" not in err
 
 

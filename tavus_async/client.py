@@ -15,7 +15,9 @@ from yarl import URL
 from ._cache import TTLCache
 from ._checks import check_count, check_rate, check_seconds
 from ._coalesce import Coalescer
+from ._hooks import EventHooks, check_event_hooks
 from ._limits import RateLimiter
+from ._logging import log_from_env
 from ._retry import RetryBudget, RetryPolicy
 from ._secret import Hidden, Secret
 from ._stores import CacheProtocol, RateLimiterProtocol
@@ -178,6 +180,12 @@ class AsyncTavus:
       request (on by default).
     - `hedge_after`: seconds after which a GET still unanswered is sent once more, the
       first answer winning (off by default; hedges spend the retry budget; never a write).
+    - `event_hooks`: `{"request": [...], "response": [...], "retry": [...]}`, callables
+      (sync or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for
+      every attempt; one that raises is logged and never fails the call.
+
+    `TAVUS_LOG=debug` or `info` in the environment, read here, logs the `tavus_async`
+    logger to stderr at that level.
 
     A cache or limiter passed in is yours: the client never closes it, and may share it
     with other clients. The shortcut and the object form of one store are refused together.
@@ -204,6 +212,7 @@ class AsyncTavus:
         rate_limiter: RateLimiterProtocol | None = None,
         cache: CacheProtocol | None = None,
         hedge_after: float | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         given_key, given_url = Hidden(api_key), Hidden(base_url)
         # From here on no local a traceback could render holds the raw key or URL.
@@ -229,6 +238,8 @@ class AsyncTavus:
         limiter = _resolve_limiter(rate_limit, rate_limiter)
         if hedge_after is not None:
             hedge_after = check_seconds("hedge_after", hedge_after)
+        hooks = check_event_hooks(event_hooks)
+        log_from_env()
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -239,6 +250,7 @@ class AsyncTavus:
             budget=RetryBudget(policy.budget) if policy.budget is not None else None,
             limiter=limiter,
             hedge_after=hedge_after,
+            event_hooks=hooks,
         )
         self._rate_limit = rate_limit
         self._cache_ttl = cache_ttl

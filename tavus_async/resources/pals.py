@@ -132,10 +132,10 @@ class PalsWithRawResponse:
     def __repr__(self) -> str:
         return f"PalsWithRawResponse({self._pals!r})"
 
-    async def get(self, pal_id: str) -> RawResponse[Pal]:
+    async def get(self, persona_id: str) -> RawResponse[Pal]:
         """`Pals.get`, always sent: a raw lookup neither reads nor fills the cache and
         shares no request with other lookups, so the answer shown is the server's."""
-        return await self._pals._get(self._pals._valid(pal_id), raw)
+        return await self._pals._get(self._pals._valid(persona_id), raw)
 
     async def list_page(
         self, *, page: int = 1, limit: int = 10, pal_type: PersonaType | None = None
@@ -192,10 +192,10 @@ class PalsWithRawResponse:
         del operations  # values may be credentials: out of a traceback's locals
         return await request
 
-    async def delete(self, pal_id: str) -> RawResponse[None]:
+    async def delete(self, persona_id: str) -> RawResponse[None]:
         """`Pals.delete`: a retried attempt's not-found answer counts as success and is the
         answer shown."""
-        return await self._pals._raw_delete(pal_id)
+        return await self._pals._raw_delete(persona_id)
 
 
 def _check_face(default_face_id: object) -> None:

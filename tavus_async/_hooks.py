@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, TypedDict, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from yarl import URL
 
@@ -83,17 +83,12 @@ class RetryEvent:
     error: TavusError
 
 
-class EventHooks(TypedDict, total=False):
-    """`AsyncTavus(event_hooks=...)`: for each event, the callables to call with it, in
-    order. A hook may be sync or async (an async one is awaited before the call goes on)."""
-
-    request: Sequence[Callable[[RequestEvent], object]]
-    response: Sequence[Callable[[ResponseEvent], object]]
-    retry: Sequence[Callable[[RetryEvent], object]]
-
-
-Hook = Callable[[object], object]
+#: A hook: called with an event; may return an awaitable, which is awaited.
+Hook = Callable[[Any], object]
 Hooks = tuple[Hook, ...]
+#: `AsyncTavus(event_hooks=...)`: for "request", "response" and "retry", the hooks to call
+#: with each such event, in order.
+EventHooks = Mapping[str, Sequence[Hook]]
 
 
 def check_event_hooks(value: object) -> dict[str, Hooks]:

@@ -2,9 +2,11 @@
 
 from . import patch
 from ._cache import TTLCache
+from ._hooks import RequestEvent, ResponseEvent, RetryEvent
 from ._limits import RateLimiter
 from ._paging import Page
 from ._patch import InvalidPatchError, PatchOperation
+from ._raw import RawResponse
 from ._retry import BudgetConfig, RetryPolicy
 from ._stores import CacheProtocol, RateLimiterProtocol
 from ._version import __version__
@@ -48,7 +50,7 @@ from .models import (
     TTSEngine,
     TTSLayer,
 )
-from .resources import Pals, Personas
+from .resources import Pals, PalsWithRawResponse, Personas, PersonasWithRawResponse
 
 __all__ = [
     "APIConnectionError",
@@ -75,22 +77,28 @@ __all__ = [
     "Page",
     "Pal",
     "Pals",
+    "PalsWithRawResponse",
     "PatchOperation",
     "PerceptionLayer",
     "PerceptionModel",
     "PermissionDeniedError",
     "Persona",
     "Personas",
+    "PersonasWithRawResponse",
     "RateLimitError",
     "RateLimiter",
     "RateLimiterProtocol",
+    "RawResponse",
+    "RequestEvent",
+    "ResponseEvent",
     "ResponseMismatchError",
     "ResponseTooLargeError",
+    "RetryEvent",
     "RetryPolicy",
     "STTEngine",
     "STTLayer",
-    "TTSEngine",
     "TTLCache",
+    "TTSEngine",
     "TTSLayer",
     "TavusError",
     "Tool",

@@ -291,11 +291,13 @@ def retrying(
     sleep: Callable[[float], Awaitable[None]],
     label: str,
     flow: BulkFlow | None = None,
+    on_retry: Callable[[int, float, BaseException], Awaitable[None]] | None = None,
 ) -> AsyncRetrying:
     """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
 
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
-    client is closed; `label` names the request in the DEBUG line logged before a retry.
+    client is closed; `label` names the request in the INFO line logged before a retry,
+    after which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
 
     With a bulk call's `flow`, a failure while the rest of the job made progress (since
     this call's previous failure) is the server's noise, not an outage: it does not count
@@ -339,12 +341,12 @@ def retrying(
             return 0.0  # the flow's pacer spaces the retry
         return wait_for(policy, 1 if excused else state.attempt_number, exc, default_rand)
 
-    def log_retry(state: RetryCallState) -> None:
+    async def log_retry(state: RetryCallState) -> None:
         exc = _failure(state)
         what = (
             f"status {exc.status_code}" if isinstance(exc, APIStatusError) else type(exc).__name__
         )
-        logger.debug(
+        logger.info(
             "Retrying %s after %s (attempt %d of %d), waiting %.3fs",
             label,
             what,
@@ -352,6 +354,8 @@ def retrying(
             policy.max_retries + 1,
             state.upcoming_sleep,
         )
+        if on_retry is not None and exc is not None:
+            await on_retry(state.attempt_number, state.upcoming_sleep, exc)
 
     return AsyncRetrying(
         stop=should_stop,

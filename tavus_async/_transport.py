@@ -27,6 +27,7 @@ from yarl import URL
 from ._checks import check_seconds
 from ._credentials import credentials_in, mask_error
 from ._headers import NO_HEADERS, DefaultHeaders
+from ._hooks import Hooks, Observer
 from ._limits import BulkFlow
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
 from ._secret import Secret
@@ -255,6 +256,7 @@ class Transport:
         "_max_connections",
         "_max_response_bytes",
         "_middlewares",
+        "_observer",
         "_owns_session",
         "_proxy",
         "_request_headers",
@@ -279,6 +281,7 @@ class Transport:
         proxy: Secret | None = None,
         trust_env: bool = False,
         secrets: tuple[str, ...] = (),
+        event_hooks: Mapping[str, Hooks] | None = None,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
@@ -307,6 +310,7 @@ class Transport:
         self._budget = budget
         self._limiter = limiter
         self._hedge_after = hedge_after
+        self._observer = Observer(event_hooks or {}, api_key)
         self._closed = False
         self._closing: asyncio.Future[None] | None = None  # resolved by close(): ends pauses
         self._attempts: set[asyncio.Timeout] = set()  # in flight: close() expires them
@@ -392,6 +396,7 @@ class Transport:
             sleep=self._pause,
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
+            on_retry=self._observer.on_retry(method, call.url, params),  # observability
         )
         try:
             result: T = await loop(self._attempt, call)
@@ -508,7 +513,16 @@ class Transport:
     async def _answer(self, call: _Call[T], number: int) -> T:
         """The parsed answer of one exchange, or its status error; a connection that gave
         an answer meant for another request is dropped (the right one may still come on it)."""
-        response, link = await self._exchange_in_time(call, number)
+        if self._observer.watching():  # observability: events and DEBUG line of the attempt
+            response, link = await self._observer.exchange(
+                call.method,
+                call.url,
+                call.params,
+                number,
+                lambda: self._exchange_in_time(call, number),
+            )
+        else:
+            response, link = await self._exchange_in_time(call, number)
         try:
             if 200 <= response.status_code < 300 or response.status_code in call.accept:
                 return call.parse(response)

@@ -18,7 +18,9 @@ from ._cache import TTLCache
 from ._checks import check_count, check_rate, check_seconds
 from ._coalesce import Coalescer
 from ._headers import DefaultHeaders, checked_default_headers
+from ._hooks import EventHooks, check_event_hooks
 from ._limits import RateLimiter
+from ._logging import log_from_env
 from ._proxy import checked_proxy, proxy_secrets, shown_proxy
 from ._retry import RetryBudget, RetryPolicy
 from ._secret import Hidden, Secret
@@ -222,6 +224,12 @@ class AsyncTavus:
 
     `client.with_options(...)` makes a copy with another timeout or retry policy that
     shares everything else.
+    - `event_hooks`: `{"request": [...], "response": [...], "retry": [...]}`, callables
+      (sync or async) called with a `RequestEvent`, `ResponseEvent` or `RetryEvent` for
+      every attempt; one that raises is logged and never fails the call.
+
+    `TAVUS_LOG=debug` or `info` in the environment, read here, logs the `tavus_async`
+    logger to stderr at that level.
 
     A cache or limiter passed in is yours: the client never closes it, and may share it
     with other clients. The shortcut and the object form of one store are refused together.
@@ -251,6 +259,7 @@ class AsyncTavus:
         default_headers: Mapping[str, str] | None = None,
         proxy: str | URL | None = None,
         trust_env: bool = False,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         given_key, given_url = Hidden(api_key), Hidden(base_url)
         given_headers, given_proxy = Hidden(default_headers), Hidden(proxy)
@@ -278,6 +287,8 @@ class AsyncTavus:
             hedge_after = check_seconds("hedge_after", hedge_after)
         headers = _resolve_headers(given_headers)
         proxy_url = _resolve_proxy(given_proxy, trust_env, session)
+        hooks = check_event_hooks(event_hooks)
+        log_from_env()
         self._transport = Transport(
             api_key=key,
             base_url=self._base_url,
@@ -292,6 +303,7 @@ class AsyncTavus:
             proxy=proxy_url,
             trust_env=trust_env,
             secrets=(*headers.values, *proxy_secrets(proxy_url)),
+            event_hooks=hooks,
         )
         self._owns_transport = True  # False in a copy made by with_options()
         self._proxy_shown = shown_proxy(proxy_url)

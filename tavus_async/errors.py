@@ -39,6 +39,7 @@ __all__ = [
     "error_class",
     "error_for_status",
     "redact",
+    "request_id_of",
     "snippet",
 ]
 
@@ -46,6 +47,20 @@ SNIPPET_LIMIT = 200
 MESSAGE_LIMIT = 1000
 _MESSAGE_KEYS = ("message", "error", "detail")
 _JSON_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+#: The headers a server names its request id in, the first present winning.
+REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id")
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The request id a server put in `headers` (`x-request-id`, else `request-id`), for a
+    support ticket; None when neither is there or both are blank. Pure."""
+    if not isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        headers = CIMultiDict(headers)  # header names are case-insensitive
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 class TavusError(Exception):
@@ -170,6 +185,11 @@ class APIStatusError(TavusError):
         self.attempts = attempts
         #: Seconds the server asked us to wait (`Retry-After`/`retry-after-ms`), when it did.
         self.retry_after: float | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's id of this request (`x-request-id`/`request-id`), when it sent one."""
+        return request_id_of(self.headers)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"

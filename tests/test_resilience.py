@@ -275,7 +275,7 @@ async def test_stall_times_out_then_retry_succeeds(
     assert server.request_count == 2
     assert elapsed < 0.2 + 0.8
     # aiohttp's `total` timeout (a bare TimeoutError) was seen by the retry loop as ours.
-    retries = [r.getMessage() for r in caplog.records if r.name == "tavus_async"]
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(retries) == 1
     assert "APITimeoutError" in retries[0]
 
@@ -636,8 +636,8 @@ async def test_retries_are_logged_without_the_key(
     server.enqueue(Fault.http(503), Fault.http(503))
     async with client_for(server, policy) as client:
         await client.personas.get(pid)
-        ours = [r for r in caplog.records if r.name == "tavus_async"]
-        assert [r.levelno for r in ours] == [logging.DEBUG, logging.DEBUG]
+        ours = [r for r in caplog.records if r.name == "tavus_async" and r.levelno > logging.DEBUG]
+        assert [r.levelno for r in ours] == [logging.INFO, logging.INFO]
         first, second = (r.getMessage() for r in ours)
         assert "status 503" in first
         assert "attempt 1" in first

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import builtins
 import re
+import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Final, Literal, overload
+from typing import Any, Final, Literal, TypeVar, overload
 from urllib.parse import quote
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _bulk
 from .._coalesce import Coalescer
 from .._limits import BulkFlow
 from .._paging import Page, iterate_pages
 from .._patch import PatchOperation, validate_patch
+from .._raw import Parser, RawResponse, plain, raw
 from .._stores import CacheProtocol
 from .._transport import CallOptions, Response, Transport
 from ..errors import (
@@ -60,6 +63,12 @@ _SEGMENT_SAFE: Final = "!$&'()*+,;=:@"
 ProgressCallback = Callable[[int, int | None], object]
 #: An RFC 6902 operation: a mapping `{"op", "path", "value"?, "from"?}` or a typed one.
 Operation = Mapping[str, Any] | PatchOperation
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: What a request returns, made from its parser: `plain` (the result) or `raw` (a
+#: `RawResponse` around it).
+Shape = Callable[[Parser[T]], Parser[R]]
 
 
 class _PageBody(msgspec.Struct):
@@ -165,9 +174,9 @@ def _decode_page(response: Response, page: int, limit: int) -> Page[Persona]:
             f"not a page of personas: {reason}", status_code=status, body_length=size
         ) from None
     personas = []
-    for index, raw in enumerate(body.data):
+    for index, item in enumerate(body.data):
         try:
-            personas.append(decode_persona(raw, status_code=status))
+            personas.append(decode_persona(item, status_code=status))
         except TavusError as error:
             message = getattr(error, "message", str(error))
             raise DecodeError(
@@ -316,16 +325,7 @@ class Resource:
         was lost may have deleted it. Afterwards (whatever the outcome) `get` of the id
         fetches it anew.
         """
-        self._valid(persona_id)
-        try:
-            await self._transport.request(
-                "DELETE", self._item(persona_id), parse=_nothing, options=self._options
-            )
-        except NotFoundError as error:
-            if error.attempts <= 1:
-                raise
-        finally:
-            await self._invalidate(persona_id)
+        await self._delete(self._valid(persona_id), plain)
 
     # ------------------------------------------------------------- for subclasses
 
@@ -335,7 +335,9 @@ class Resource:
     def _item(self, persona_id: str) -> str:
         return f"{self._PATH}/{quote(persona_id, safe=_SEGMENT_SAFE)}"
 
-    async def _list_page(self, page: int, limit: int, persona_type: str | None) -> Page[Persona]:
+    async def _list_page(
+        self, page: int, limit: int, persona_type: str | None, shape: Shape[Page[Persona], R]
+    ) -> R:
         params = {"page": str(page), "limit": str(limit)}
         if persona_type is not None:
             params[self._TYPE] = persona_type
@@ -343,31 +345,36 @@ class Resource:
             "GET",
             self._PATH,
             params=params,
-            parse=lambda response: _decode_page(response, page, limit),
+            parse=shape(lambda response: _decode_page(response, page, limit)),
             options=self._options,
         )
 
     def _list(self, page_size: int, persona_type: str | None) -> AsyncGenerator[Persona, None]:
         return iterate_pages(
-            lambda page, limit: self._list_page(page, limit, persona_type),
+            lambda page, limit: self._list_page(page, limit, persona_type, plain),
             page_size=page_size,
             id_of=_persona_id,
         )
 
-    async def _create(self, body: dict[str, Any]) -> Persona:
+    async def _create(self, body: dict[str, Any], shape: Shape[Persona, R]) -> R:
         request = self._transport.request(
             "POST",
             self._PATH,
             json=body,
-            parse=lambda response: decode_persona(response.body, status_code=response.status_code),
+            parse=shape(_created),
             options=self._options,
         )
         del body  # may hold credentials: out of a traceback's locals
         return await request
 
     async def _patch(
-        self, persona_id: str, operations: Iterable[Operation], *, force: bool = False
-    ) -> bool:
+        self,
+        persona_id: str,
+        operations: Iterable[Operation],
+        shape: Shape[bool, R],
+        *,
+        force: bool = False,
+    ) -> R:
         self._valid(persona_id)
         if not isinstance(force, bool):
             raise TypeError(f"force must be a bool, not {type(force).__name__}")
@@ -376,7 +383,7 @@ class Resource:
             self._item(persona_id),
             json=validate_patch(operations),
             params={"force": "true"} if force else None,
-            parse=_applied,
+            parse=shape(_applied),
             options=self._options,
             accept=(304,),
         )
@@ -404,16 +411,47 @@ class Resource:
         # The version is read before the request, so a write landing meanwhile makes the
         # put a no-op instead of caching what was read before it.
         version = await self._cache.version(persona_id) if self._cache is not None else 0
-        persona = await self._transport.request(
-            "GET",
-            self._item(persona_id),
-            parse=lambda response: _decode_one(response, persona_id),
-            options=self._options,
-            flow=flow,
-        )
+        persona = await self._get(persona_id, plain, flow)
         if self._cache is not None:
             await self._cache.put(persona_id, persona, version)
         return persona
+
+    async def _get(
+        self, persona_id: str, shape: Shape[Persona, R], flow: BulkFlow | None = None
+    ) -> R:
+        """The request of a lookup, past the cache and the coalescer."""
+        return await self._transport.request(
+            "GET",
+            self._item(persona_id),
+            parse=shape(lambda response: _decode_one(response, persona_id)),
+            options=self._options,
+            flow=flow,
+        )
+
+    async def _raw_delete(self, persona_id: str) -> RawResponse[None]:
+        """`delete` as a `RawResponse`: a retried attempt's not-found answer, which counts as
+        success, is the answer shown."""
+        started = time.monotonic()
+        answer = await self._delete(self._valid(persona_id), raw)
+        if not isinstance(answer, NotFoundError):
+            return answer
+        headers = CIMultiDictProxy(CIMultiDict(answer.headers))
+        elapsed = time.monotonic() - started
+        return RawResponse(answer.status_code, headers, answer.attempts, elapsed, None)
+
+    async def _delete(self, persona_id: str, shape: Shape[None, R]) -> R | NotFoundError:
+        """The delete, or the `NotFoundError` of a retried attempt: the attempt whose answer
+        was lost may have deleted it, so that counts as success."""
+        try:
+            return await self._transport.request(
+                "DELETE", self._item(persona_id), parse=shape(_nothing), options=self._options
+            )
+        except NotFoundError as error:
+            if error.attempts <= 1:
+                raise
+            return error
+        finally:
+            await self._invalidate(persona_id)
 
     async def _invalidate(self, persona_id: str) -> None:
         """After a write: no later `get` may join a request sent before it, or hit the cache."""
@@ -429,6 +467,10 @@ def _persona_id(persona: Persona) -> str:
 
 def _nothing(response: Response) -> None:
     return None
+
+
+def _created(response: Response) -> Persona:
+    return decode_persona(response.body, status_code=response.status_code)
 
 
 def _applied(response: Response) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any
 
 from .._paging import Page
+from .._raw import RawResponse, plain, raw
 from ..models import Layers, Pal
 from ._base import (
     DEFAULT_PAGE_SIZE,
@@ -18,7 +19,7 @@ from ._base import (
     create_body,
 )
 
-__all__ = ["Pals"]
+__all__ = ["Pals", "PalsWithRawResponse"]
 
 
 class Pals(Resource):
@@ -36,6 +37,12 @@ class Pals(Resource):
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> PalsWithRawResponse:
+        """The single-request methods (`get`, `list_page`, `create`, `patch`, `delete`)
+        returning the HTTP answer as a `RawResponse`; its `parse()` gives the usual result."""
+        return PalsWithRawResponse(self)
+
     def list(
         self, *, pal_type: PersonaType | None = None, page_size: int = DEFAULT_PAGE_SIZE
     ) -> AsyncGenerator[Pal, None]:
@@ -51,7 +58,7 @@ class Pals(Resource):
         check_page_number("page", page)
         check_page_number("limit", limit)
         check_persona_type("pal_type", pal_type)
-        return await self._list_page(page, limit, pal_type)
+        return await self._list_page(page, limit, pal_type, plain)
 
     async def create(
         self,
@@ -74,8 +81,7 @@ class Pals(Resource):
         `default_face_id` (the replica) is required, checked before any I/O. Fields left
         None are not sent; `extra_body` is merged over the JSON.
         """
-        if not isinstance(default_face_id, str) or not default_face_id:
-            raise ValueError("pals.create needs default_face_id, a non-empty str")
+        _check_face(default_face_id)
         request = self._create(
             create_body(
                 {
@@ -91,7 +97,8 @@ class Pals(Resource):
                     "layers": layers,
                 },
                 extra_body,
-            )
+            ),
+            plain,
         )
         del layers, extra_body  # may hold credentials: out of a traceback's locals
         return await request
@@ -108,6 +115,89 @@ class Pals(Resource):
         `UnprocessableEntityError`. Afterwards (whatever the outcome) `get` of the id
         fetches it anew.
         """
-        request = self._patch(pal_id, operations, force=force)
+        request = self._patch(pal_id, operations, plain, force=force)
         del operations  # values may be credentials: out of a traceback's locals
         return await request
+
+
+class PalsWithRawResponse:
+    """`client.pals.with_raw_response`: `Pals`' single-request methods, each returning a
+    `RawResponse` (see `PersonasWithRawResponse`)."""
+
+    __slots__ = ("_pals",)
+
+    def __init__(self, pals: Pals) -> None:
+        self._pals = pals
+
+    def __repr__(self) -> str:
+        return f"PalsWithRawResponse({self._pals!r})"
+
+    async def get(self, persona_id: str) -> RawResponse[Pal]:
+        """`Pals.get`, always sent: a raw lookup neither reads nor fills the cache and
+        shares no request with other lookups, so the answer shown is the server's."""
+        return await self._pals._get(self._pals._valid(persona_id), raw)
+
+    async def list_page(
+        self, *, page: int = 1, limit: int = 10, pal_type: PersonaType | None = None
+    ) -> RawResponse[Page[Pal]]:
+        """`Pals.list_page`."""
+        check_page_number("page", page)
+        check_page_number("limit", limit)
+        check_persona_type("pal_type", pal_type)
+        return await self._pals._list_page(page, limit, pal_type, raw)
+
+    async def create(
+        self,
+        *,
+        default_face_id: str,
+        pal_name: str | None = None,
+        system_prompt: str | None = None,
+        pipeline_mode: str | None = None,
+        context: str | None = None,
+        document_ids: builtins.list[str] | None = None,
+        document_tags: builtins.list[str] | None = None,
+        objectives_id: str | None = None,
+        guardrails_id: str | None = None,
+        layers: Layers | Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> RawResponse[Pal]:
+        """`Pals.create`."""
+        _check_face(default_face_id)
+        request = self._pals._create(
+            create_body(
+                {
+                    "pal_name": pal_name,
+                    "default_face_id": default_face_id,
+                    "system_prompt": system_prompt,
+                    "pipeline_mode": pipeline_mode,
+                    "context": context,
+                    "document_ids": document_ids,
+                    "document_tags": document_tags,
+                    "objectives_id": objectives_id,
+                    "guardrails_id": guardrails_id,
+                    "layers": layers,
+                },
+                extra_body,
+            ),
+            raw,
+        )
+        del layers, extra_body  # may hold credentials: out of a traceback's locals
+        return await request
+
+    async def patch(
+        self, pal_id: str, operations: Iterable[Operation], force: bool = False
+    ) -> RawResponse[bool]:
+        """`Pals.patch`: `parse()` is True when applied (200), False for 304."""
+        request = self._pals._patch(pal_id, operations, raw, force=force)
+        del operations  # values may be credentials: out of a traceback's locals
+        return await request
+
+    async def delete(self, persona_id: str) -> RawResponse[None]:
+        """`Pals.delete`: a retried attempt's not-found answer counts as success and is the
+        answer shown."""
+        return await self._pals._raw_delete(persona_id)
+
+
+def _check_face(default_face_id: object) -> None:
+    if not isinstance(default_face_id, str) or not default_face_id:
+        raise ValueError("pals.create needs default_face_id, a non-empty str")

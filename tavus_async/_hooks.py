@@ -228,7 +228,9 @@ class Observer:
 
     async def _emit(self, name: str, hooks: Hooks, event: object) -> None:
         """Call each hook; one that raises or overruns `HOOK_TIMEOUT` is logged, and the
-        call goes on."""
+        call goes on. A `CancelledError` while nobody cancels the task is the hook's own
+        failure (it raised one, or awaited a cancelled future), not a cancel of the call."""
+        task = asyncio.current_task()
         for hook in hooks:
             scope = asyncio.timeout(self._timeout)
             try:
@@ -236,6 +238,10 @@ class Observer:
                 if inspect.isawaitable(result):
                     async with scope:
                         await result
+            except asyncio.CancelledError:
+                if task is None or task.cancelling():
+                    raise
+                logger.warning("The %s hook %s raised", name, _name(hook), exc_info=True)
             except Exception:
                 if scope.expired():
                     logger.warning(

@@ -339,3 +339,46 @@ async def test_no_hooks_and_no_debug_log_skip_the_observer(
         caplog.set_level(logging.DEBUG, logger="tavus_async")  # turned on later: seen
         await client.personas.with_raw_response.get(server.persona_ids[6])
         assert calls == ["GET"]
+
+
+async def test_a_hook_raising_cancelled_error_is_a_failing_hook_not_a_cancel(
+    server: FakeTavus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CancelledError no one asked for (a hook that raises it, or awaits a cancelled
+    future) is the hook's failure: logged, and the call goes on. A real cancel still wins."""
+    caplog.set_level(logging.WARNING, logger="tavus_async")
+
+    def raises(event: RequestEvent) -> None:
+        raise asyncio.CancelledError
+
+    async def awaits_a_cancelled_future(event: ResponseEvent) -> None:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    recorder = Recorder()
+    hooks = {
+        "request": [raises, recorder],
+        "response": [awaits_a_cancelled_future, recorder],
+        "retry": [raises, recorder],
+    }
+    server.enqueue(Fault.http(503))
+    async with AsyncTavus(
+        api_key=KEY, base_url=server.base_url, retry=INSTANT, event_hooks=hooks
+    ) as client:
+        persona = await client.personas.get(server.persona_ids[7])
+    assert persona.persona_id == server.persona_ids[7]
+    assert [type(e).__name__ for e in recorder.events] == [
+        "RequestEvent",
+        "ResponseEvent",
+        "RetryEvent",
+        "RequestEvent",
+        "ResponseEvent",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.name == "tavus_async"] == [
+        f"The request hook {raises.__qualname__} raised",
+        f"The response hook {awaits_a_cancelled_future.__qualname__} raised",
+        f"The retry hook {raises.__qualname__} raised",
+        f"The request hook {raises.__qualname__} raised",
+        f"The response hook {awaits_a_cancelled_future.__qualname__} raised",
+    ]

@@ -379,7 +379,7 @@ class Transport:
         A status in `accept` (PATCH's 304) is parsed like a 2xx instead of raised.
         Raises a `TavusError` carrying how many attempts were made.
         """
-        self._check_loop()
+        self.check_loop()
         body = None if json is None else msgspec.json.encode(json)
         hedge_after = self._hedge_after if method == "GET" and flow is None else None
         # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
@@ -415,7 +415,7 @@ class Transport:
         loop = self._loop
         return loop is not None and loop is not asyncio.get_running_loop() and not loop.is_closed()
 
-    def _check_loop(self) -> None:
+    def check_loop(self) -> None:
         """Refuse, before any I/O, a call from another event loop than the pool's: aiohttp
         would fail with "Event loop is closed" or a future attached to a different loop."""
         if self._loop is None or self._closed or self._loop is asyncio.get_running_loop():

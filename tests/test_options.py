@@ -479,3 +479,37 @@ async def _first_error(call: Awaitable[object]) -> BaseException:
     except BaseException as exc:
         return exc
     raise AssertionError("the call did not fail")
+
+
+def test_a_lookup_from_another_loop_never_joins_the_first_loops_request(
+    threaded_server: FakeTavus,
+) -> None:
+    """A lookup of an id another loop is fetching, or has cached, is refused as any other
+    call: waiting on the first loop's request would hang (its answer cannot wake this loop)."""
+    pid, cached = threaded_server.persona_ids[:2]
+    client = client_for(threaded_server, cache_ttl=60)
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(client.personas.get(cached))
+        threaded_server.enqueue(Fault.stall(), persona_id=pid)
+        pending = first.create_task(client.personas.get(pid))
+        assert first.run_until_complete(eventually(lambda: threaded_server.in_flight == 1))
+
+        async def elsewhere() -> list[BaseException]:
+            return [
+                await _first_error(asyncio.wait_for(client.personas.get(pid), 5)),
+                await _first_error(client.pals.get(cached)),
+                await _first_error(client.personas.get_many([pid, cached])),
+                await _first_error(client.pals.patch(pid, [])),
+                await _first_error(client.personas.delete(cached)),
+            ]
+
+        errors = asyncio.run(elsewhere())
+        assert [type(error) for error in errors] == [EventLoopError] * 5
+        assert threaded_server.request_count == 2  # the first loop's two, nothing more
+        pending.cancel()
+        first.run_until_complete(asyncio.gather(pending, return_exceptions=True))
+        assert first.run_until_complete(client.personas.get(cached)).persona_id == cached
+        first.run_until_complete(client.close())
+    finally:
+        first.close()

@@ -378,6 +378,7 @@ class Resource:
         self._valid(persona_id)
         if not isinstance(force, bool):
             raise TypeError(f"force must be a bool, not {type(force).__name__}")
+        self._transport.check_loop()  # nothing sent: nothing to invalidate
         request = self._transport.request(
             "PATCH",
             self._item(persona_id),
@@ -397,6 +398,8 @@ class Resource:
 
     async def _lookup(self, persona_id: str, flow: BulkFlow | None = None) -> Persona:
         """A validated id through the cache, then the shared request."""
+        # Before the cache and the coalescer: joining another loop's request would hang.
+        self._transport.check_loop()
         if self._cache is not None:
             if self._transport.closed:  # a closed client answers nothing, not even from cache
                 raise ClientClosedError("This AsyncTavus client is closed; create a new one.")
@@ -442,6 +445,7 @@ class Resource:
     async def _delete(self, persona_id: str, shape: Shape[None, R]) -> R | NotFoundError:
         """The delete, or the `NotFoundError` of a retried attempt: the attempt whose answer
         was lost may have deleted it, so that counts as success."""
+        self._transport.check_loop()  # nothing sent: nothing to invalidate
         try:
             return await self._transport.request(
                 "DELETE", self._item(persona_id), parse=shape(_nothing), options=self._options

@@ -3,6 +3,8 @@ password); what a repr may show of it, and what an error must mask."""
 
 from __future__ import annotations
 
+import base64
+
 from yarl import URL
 
 from ._secret import Hidden, Secret
@@ -47,9 +49,12 @@ def shown_proxy(proxy: Secret | None) -> str | None:
 
 def proxy_secrets(proxy: Secret | None) -> tuple[str, ...]:
     """The proxy's user info (a token may be passed as the user), decoded and as written in
-    the URL, to mask in errors."""
+    the URL, and the `Proxy-Authorization` token made of it, to mask in errors."""
     if proxy is None:
         return ()
     url = URL(proxy.value)
-    parts = (url.user, url.raw_user, url.password, url.raw_password)
+    token = None
+    if url.user is not None:  # as aiohttp encodes it: base64 of UTF-8 `user:password`
+        token = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode()
+    parts = (url.user, url.raw_user, url.password, url.raw_password, token)
     return tuple(dict.fromkeys(part for part in parts if part))

@@ -10,6 +10,7 @@ Decoding belongs to the resources, through `parse`.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping
@@ -671,7 +672,8 @@ class Transport:
         return APIConnectionError(self._describe(exc, "Connection error"), request_sent=sent)
 
     def _describe(self, exc: BaseException, what: str) -> str:
-        detail = str(exc)
+        # aiohttp names the proxy URL, user info included, in a refused CONNECT's error.
+        detail = _USER_INFO.sub("", str(exc))
         name = type(exc).__name__
         return redact(f"{what}: {name}: {detail}" if detail else f"{what}: {name}", self._api_key)
 
@@ -710,6 +712,11 @@ def _with_no_silent_resend(
 _KNOWN_ENCODINGS: Final = frozenset(
     {"aes128gcm", "br", "compress", "dcb", "dcz", "exi", "pack200-gzip", "x-compress", "zstd"}
 )
+
+
+# The user info of a URL in a message: `scheme://` then anything up to an `@` that comes
+# before the authority ends.
+_USER_INFO: Final = re.compile(r"(?<=://)[^/?#@\s'\"]*@")
 
 
 def _unasked_encoding(encoding: str) -> str:

@@ -151,6 +151,44 @@ async def test_a_proxy_error_echoing_the_credentials_is_masked(
         assert PASSWORD not in text and USER not in text
 
 
+async def test_a_refused_tunnel_shows_no_credentials_however_short(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """aiohttp names the proxy URL in the error of a refused CONNECT: short user info,
+    which masking leaves alone (too short to mask safely), must not be in it at all."""
+
+    async def refusing(request: web.Request) -> web.Response:
+        return web.Response(status=407)
+
+    url = str(URL(await app_server(refusing)).with_user("me").with_password("pw1"))
+    async with AsyncTavus(
+        api_key=KEY, base_url="https://tavus.invalid", proxy=url, max_retries=0
+    ) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            await client.personas.get("p1")
+    rendered = "".join(traceback.format_exception(caught.value))
+    assert "ClientHttpProxyError" in rendered
+    assert "me:" not in rendered and "pw1" not in rendered and "@" not in rendered
+
+
+async def test_a_proxy_echoing_its_authorization_header_is_masked(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    async def echoing(request: web.Request) -> web.Response:
+        auth = request.headers.get("Proxy-Authorization", "")
+        return web.json_response({"message": f"407: refused {auth}"}, status=407)
+
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    url = with_credentials(await app_server(echoing))
+    async with AsyncTavus(api_key=KEY, base_url="http://tavus.invalid", proxy=url) as client:
+        with pytest.raises(APIStatusError) as caught:
+            await client.personas.get("p1")
+    error = caught.value
+    assert error.status_code == 407 and "refused Basic ***" in str(error)
+    for text in (str(error), str(error.body), "".join(traceback.format_exception(error))):
+        assert token not in text
+
+
 async def test_an_unreachable_proxy_is_a_connection_error_without_credentials() -> None:
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))

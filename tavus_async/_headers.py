@@ -92,7 +92,8 @@ def _problem(name: object, value: object, seen: set[str]) -> Exception | None:
             "default_headers has a name that is not a valid HTTP header name (letters, "
             "digits and !#$%&'*+-.^_`|~ only: no space, colon or control character)"
         )
-    lowered = name.lower()
+    # "_" as "-": CGI-style servers (WSGI's `HTTP_X_API_KEY`) read `x_api_key` as `x-api-key`.
+    lowered = name.lower().replace("_", "-")
     if lowered == "x-api-key":
         return ValueError("default_headers must not set x-api-key: pass api_key= instead")
     if lowered in RESERVED_HEADERS:

@@ -2,7 +2,7 @@
 
 from . import patch
 from ._cache import TTLCache
-from ._hooks import RequestEvent, ResponseEvent, RetryEvent
+from ._hooks import EventHooks, RequestEvent, ResponseEvent, RetryEvent
 from ._limits import RateLimiter
 from ._paging import Page
 from ._patch import InvalidPatchError, PatchOperation
@@ -65,6 +65,7 @@ __all__ = [
     "ConflictError",
     "ConversationalFlowLayer",
     "DecodeError",
+    "EventHooks",
     "EventLoopError",
     "InternalServerError",
     "InvalidIdError",

@@ -15,6 +15,7 @@ from yarl import URL
 from tavus_async import (
     APIConnectionError,
     AsyncTavus,
+    EventHooks,
     InternalServerError,
     RequestEvent,
     ResponseEvent,
@@ -357,7 +358,7 @@ async def test_a_hook_raising_cancelled_error_is_a_failing_hook_not_a_cancel(
         await future
 
     recorder = Recorder()
-    hooks = {
+    hooks: EventHooks = {
         "request": [raises, recorder],
         "response": [awaits_a_cancelled_future, recorder],
         "retry": [raises, recorder],
@@ -382,3 +383,34 @@ async def test_a_hook_raising_cancelled_error_is_a_failing_hook_not_a_cancel(
         f"The request hook {raises.__qualname__} raised",
         f"The response hook {awaits_a_cancelled_future.__qualname__} raised",
     ]
+
+
+async def test_hooks_built_before_the_client_type_check_as_event_hooks(
+    server: FakeTavus,
+) -> None:
+    """Sync functions, async functions and callable objects for different events in one
+    dict: unannotated, mypy infers `dict[str, object]`; annotated `EventHooks`, it passes
+    (mypy --strict runs over this file)."""
+    seen: list[str] = []
+
+    def on_request(event: RequestEvent) -> None:
+        seen.append(f"request {event.attempt}")
+
+    async def on_response(event: ResponseEvent) -> None:
+        seen.append(f"response {event.status_code}")
+
+    class RetryCounter:
+        def __call__(self, event: RetryEvent) -> None:
+            seen.append(f"retry {event.wait}")
+
+    hooks: EventHooks = {
+        "request": [on_request],
+        "response": [on_response],
+        "retry": [RetryCounter()],
+    }
+    server.enqueue(Fault.http(503))
+    async with AsyncTavus(
+        api_key=KEY, base_url=server.base_url, retry=INSTANT, event_hooks=hooks
+    ) as client:
+        await client.personas.get(server.persona_ids[8])
+    assert seen == ["request 1", "response 503", "retry 0.0", "request 2", "response 200"]

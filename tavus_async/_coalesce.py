@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+A = TypeVar("A")
 
 __all__ = ["Coalescer"]
 
@@ -41,14 +42,15 @@ class Coalescer(Generic[V]):
     def __init__(self) -> None:
         self._flights: dict[str, _Flight[V]] = {}
 
-    async def run(self, key: str, fetch: Callable[[], Awaitable[V]]) -> V:
-        """Return `await fetch()`, sharing the request with concurrent callers of `key`."""
+    async def run(self, key: str, fetch: Callable[[str, A], Awaitable[V]], arg: A) -> V:
+        """Return `await fetch(key, arg)`, sharing the request with concurrent callers of
+        `key` (a joining caller's `arg` is not used)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[V] = loop.create_future()
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = _Flight(waiter)
-            flight.task = loop.create_task(self._request(key, flight, fetch))
+            flight.task = loop.create_task(self._request(key, flight, fetch, arg))
         else:
             flight.waiters.append(waiter)
         try:
@@ -66,10 +68,10 @@ class Coalescer(Generic[V]):
             raise
 
     async def _request(
-        self, key: str, flight: _Flight[V], fetch: Callable[[], Awaitable[V]]
+        self, key: str, flight: _Flight[V], fetch: Callable[[str, A], Awaitable[V]], arg: A
     ) -> None:
         try:
-            value = await fetch()
+            value = await fetch(key, arg)
         except asyncio.CancelledError:
             self._forget(key, flight)
             for waiter in flight.waiters:

@@ -298,6 +298,24 @@ def retrying(
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
     client is closed; `label` names the request in the INFO line logged before a retry,
     after which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
+    With a bulk call's `flow`, failures while the job progresses are excused (see `_Rules`).
+    """
+    rules = _Rules(policy, method, elapsed, budget, closed, label, flow, on_retry)
+    return AsyncRetrying(
+        stop=rules.should_stop,
+        wait=rules.wait,
+        retry=rules.should_retry,  # a CancelledError is never retried: it is no TavusError
+        # tenacity skips a None `before`; its default no-op would be inspected and
+        # wrapped at every call.
+        before=None,  # type: ignore[arg-type]
+        before_sleep=rules.log_retry,
+        sleep=policy.sleep or sleep,
+        reraise=True,
+    )
+
+
+class _Rules:
+    """The retry decisions of one call, with what they count between attempts.
 
     With a bulk call's `flow`, a failure while the rest of the job made progress (since
     this call's previous failure) is the server's noise, not an outage: it does not count
@@ -305,69 +323,93 @@ def retrying(
     costs no budget and no wait either: the flow's pacer spaces the retry. Failures
     without progress count as usual, so a server that only refuses still ends the job.
     """
-    counted = 0  # failures that count towards max_retries
-    mark = flow.progress if flow is not None else 0
-    excused = False  # the latest failure came while the job progressed
+
+    __slots__ = (
+        "budget",
+        "closed",
+        "counted",
+        "elapsed",
+        "excused",
+        "flow",
+        "label",
+        "mark",
+        "method",
+        "on_retry",
+        "policy",
+    )
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        method: str,
+        elapsed: Callable[[], float],
+        budget: RetryBudget | None,
+        closed: Callable[[], bool],
+        label: str,
+        flow: BulkFlow | None,
+        on_retry: Callable[[int, float, BaseException], Awaitable[None]] | None,
+    ) -> None:
+        self.policy = policy
+        self.on_retry = on_retry
+        self.method = method
+        self.elapsed = elapsed
+        self.budget = budget
+        self.closed = closed
+        self.label = label
+        self.flow = flow
+        self.counted = 0  # failures that count towards max_retries
+        self.mark = flow.progress if flow is not None else 0
+        self.excused = False  # the latest failure came while the job progressed
 
     # A coroutine function: tenacity runs it as it is (a plain callable it would inspect
     # and wrap anew at every attempt).
-    async def should_retry(state: RetryCallState) -> bool:
+    async def should_retry(self, state: RetryCallState) -> bool:
         exc = _failure(state)
-        return exc is not None and is_retryable(exc, method, retry_writes=policy.retry_writes)
+        return exc is not None and is_retryable(
+            exc, self.method, retry_writes=self.policy.retry_writes
+        )
 
-    def should_stop(state: RetryCallState) -> bool:
-        nonlocal counted, mark
+    def should_stop(self, state: RetryCallState) -> bool:
         exc = _failure(state)
-        if flow is not None:
-            mark = flow.progress  # `excused` was judged by `wait`, just before
-        if not excused:
-            counted += 1
-        after_wait = elapsed() + state.upcoming_sleep
-        if closed() or gives_up(policy, 0 if excused else counted, exc, after_wait):
+        if self.flow is not None:
+            self.mark = self.flow.progress  # `excused` was judged by `wait`, just before
+        if not self.excused:
+            self.counted += 1
+        after_wait = self.elapsed() + state.upcoming_sleep
+        attempts = 0 if self.excused else self.counted
+        if self.closed() or gives_up(self.policy, attempts, exc, after_wait):
             return True
-        if excused and _throttled(exc):
+        if self.excused and _throttled(exc):
             return False
         # The budget is spent last, only for a retry that will happen.
-        return budget is not None and not budget.try_spend()
+        return self.budget is not None and not self.budget.try_spend()
 
-    def wait(state: RetryCallState) -> float:
+    def wait(self, state: RetryCallState) -> float:
         # tenacity asks for the wait before the stop: judge progress here, once per failure.
-        nonlocal excused
         exc = _failure(state)
-        if flow is None:
-            return wait_for(policy, state.attempt_number, exc, default_rand)
-        excused = flow.progress > mark
+        if self.flow is None:
+            return wait_for(self.policy, state.attempt_number, exc, default_rand)
+        self.excused = self.flow.progress > self.mark
         if _throttled(exc):
             return 0.0  # the flow's pacer spaces the retry
-        return wait_for(policy, 1 if excused else state.attempt_number, exc, default_rand)
+        step = 1 if self.excused else state.attempt_number
+        return wait_for(self.policy, step, exc, default_rand)
 
-    async def log_retry(state: RetryCallState) -> None:
+    async def log_retry(self, state: RetryCallState) -> None:
         exc = _failure(state)
         what = (
             f"status {exc.status_code}" if isinstance(exc, APIStatusError) else type(exc).__name__
         )
         logger.info(
             "Retrying %s after %s (attempt %d of %d), waiting %.3fs",
-            label,
+            self.label,
             what,
-            counted,  # an excused failure (see above) is not counted
-            policy.max_retries + 1,
+            self.counted,  # an excused failure (see above) is not counted
+            self.policy.max_retries + 1,
             state.upcoming_sleep,
         )
-        if on_retry is not None and exc is not None:
-            await on_retry(state.attempt_number, state.upcoming_sleep, exc)
-
-    return AsyncRetrying(
-        stop=should_stop,
-        wait=wait,
-        retry=should_retry,  # a CancelledError is never retried: it is no TavusError
-        # tenacity skips a None `before`; its default no-op would be inspected and
-        # wrapped at every call.
-        before=None,  # type: ignore[arg-type]
-        before_sleep=log_retry,
-        sleep=policy.sleep or sleep,
-        reraise=True,
-    )
+        if self.on_retry is not None and exc is not None:
+            await self.on_retry(state.attempt_number, state.upcoming_sleep, exc)
 
 
 def _throttled(exc: BaseException | None) -> bool:

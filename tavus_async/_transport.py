@@ -495,10 +495,22 @@ class Transport:
         A failure leaves as a `TavusError` raised from here, outside any `except` and with
         the frames below dropped: they hold aiohttp's response and the raw body.
         """
-        await self._wait_for_slot(call, number)
+        if self._limiter is not None and not self._closed:
+            await self._wait_for_slot(self._limiter, call, number)
+        self._check_sendable(call, number)
         failure: TavusError
         try:
-            return await self._answer(call, number)
+            if self._observer.watching():  # observability: events and DEBUG line of the attempt
+                exchanged = await self._observer.exchange(
+                    call.method,
+                    call.url,
+                    call.params,
+                    number,
+                    lambda: self._exchange_in_time(call, number),
+                )
+            else:
+                exchanged = await self._exchange_in_time(call, number)
+            return self._answer(call, *exchanged)
         except TavusError as exc:
             failure = exc
         except asyncio.CancelledError:
@@ -511,19 +523,9 @@ class Transport:
         failure.attempts = number
         raise failure.with_traceback(None)
 
-    async def _answer(self, call: _Call[T], number: int) -> T:
+    def _answer(self, call: _Call[T], response: Response, link: asyncio.BaseTransport | None) -> T:
         """The parsed answer of one exchange, or its status error; a connection that gave
         an answer meant for another request is dropped (the right one may still come on it)."""
-        if self._observer.watching():  # observability: events and DEBUG line of the attempt
-            response, link = await self._observer.exchange(
-                call.method,
-                call.url,
-                call.params,
-                number,
-                lambda: self._exchange_in_time(call, number),
-            )
-        else:
-            response, link = await self._exchange_in_time(call, number)
         try:
             if 200 <= response.status_code < 300 or response.status_code in call.accept:
                 return call.parse(response)
@@ -533,26 +535,29 @@ class Transport:
                 link.close()
             raise
 
-    async def _wait_for_slot(self, call: _Call[T], number: int) -> None:
-        """Wait for the rate limiter (if any), within the call's deadline; refuse once the
-        client is closed or no time is left.
+    async def _wait_for_slot(
+        self, limiter: RateLimiterProtocol, call: _Call[T], number: int
+    ) -> None:
+        """Wait for the rate limiter, within the call's deadline.
 
         The wait is a scope `close()` expires like an attempt's, so closing ends it whatever
         the limiter is.
         """
-        if self._limiter is not None and not self._closed:
-            scope = asyncio.timeout(call.deadline_left())
-            self._attempts.add(scope)
-            try:
-                async with scope:
-                    await self._limiter.acquire()
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-            finally:
-                self._attempts.discard(scope)
-            if scope.expired() and not self._closed:
-                raise call.past_deadline("waiting for the rate limiter", attempts=number - 1)
+        scope = asyncio.timeout(call.deadline_left())
+        self._attempts.add(scope)
+        try:
+            async with scope:
+                await limiter.acquire()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        finally:
+            self._attempts.discard(scope)
+        if scope.expired() and not self._closed:
+            raise call.past_deadline("waiting for the rate limiter", attempts=number - 1)
+
+    def _check_sendable(self, call: _Call[T], number: int) -> None:
+        """Refuse once the client is closed or the call has no time left."""
         if self._closed:
             raise self._closed_error("closed", attempts=number - 1)
         if call.deadline_left() == 0:
@@ -585,7 +590,8 @@ class Transport:
         """Send the request and read the whole body; also return the connection's socket
         transport, so a confused connection can be dropped after the body was read."""
         session = self._session_in_use()
-        async with session.request(
+        # Awaited and released as `async with` would, without its two extra coroutines.
+        resp = await session.request(
             call.method,
             call.url,
             params=call.params,
@@ -596,7 +602,8 @@ class Transport:
             raise_for_status=False,  # even if a user's session says otherwise
             auto_decompress=False,  # decoded in `_read`, within the size cap
             middlewares=self._middlewares,
-        ) as resp:
+        )
+        try:
             # A small body read whole hands its connection back to the pool at once
             # (`resp.connection` is then None): only the protocol aiohttp's `start()`
             # kept still names it.
@@ -604,6 +611,9 @@ class Transport:
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
             return Response(resp.status, resp.headers, body, number, call.elapsed()), link
+        finally:
+            resp.release()
+            await resp.wait_for_close()
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""
@@ -619,7 +629,8 @@ class Transport:
             )
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_any():
+        content = resp.content
+        while chunk := await content.readany():
             if inflater is not None:
                 chunk = inflater.feed(chunk, cap - size + 1)
             size += len(chunk)

@@ -69,7 +69,11 @@ _encode: Final = msgspec.json.Encoder().encode
 _JSON_FAILURES: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
-class _Model(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+# `gc=False`: the models are not tracked by the cyclic collector, so the thousands a bulk
+# call keeps are not walked by every collection. They hold JSON data, which never refers
+# back to a model (a list of one made to hold that model itself would never be freed).
+# `Persona` is tracked: it keeps a `__dict__`, which msgspec allows only with tracking.
+class _Model(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True, gc=False):
     """Base of every model: immutable, compared by field, encodes only the fields set."""
 
     def __repr__(self) -> str:
@@ -208,7 +212,7 @@ class Layers(_Model, frozen=True):
     transport: TransportLayer | None = None
 
 
-class Persona(_Model, frozen=True, dict=True):
+class Persona(_Model, frozen=True, dict=True, gc=True):
     """A Tavus persona (a PAL) as returned by `GET /v2/personas/{persona_id}`.
 
     Two personas are equal when their fields are: keys the models do not know (kept for

@@ -7,10 +7,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Awaitable, Callable, Iterator
 
+import msgspec
 import pytest
 
-from tavus_async import AsyncTavus
-from tavus_async.testing import FakeTavus
+from tavus_async import AsyncTavus, Persona
+from tavus_async.models import decode_persona
+from tavus_async.testing import FakeTavus, generate_persona
 
 KEY = "test-key-no-cycles"
 
@@ -62,3 +64,12 @@ async def test_requests_leave_no_reference_cycle(saved_garbage: list[object]) ->
 
             assert await _garbage_after(saved_garbage, lambda: gets(40)) == 0
             assert await _garbage_after(saved_garbage, lambda: bulk(40)) == 0
+
+
+def test_the_models_inside_a_persona_are_not_walked_by_the_cyclic_collector() -> None:
+    persona = decode_persona(msgspec.json.encode(generate_persona(1)))
+    assert persona.layers is not None and persona.layers.llm is not None
+    assert not gc.is_tracked(persona.layers)
+    assert not gc.is_tracked(persona.layers.llm)
+    # Still equal to, and rebuilt from, its JSON like any other persona.
+    assert Persona.from_dict(persona.to_dict()) == persona

@@ -408,7 +408,7 @@ class Resource:
                 return hit
         if self._coalescer is None:
             return await self._fetch(persona_id, flow)
-        return await self._coalescer.run(persona_id, lambda: self._fetch(persona_id, flow))
+        return await self._coalescer.run(persona_id, self._fetch, flow)
 
     async def _fetch(self, persona_id: str, flow: BulkFlow | None) -> Persona:
         # The version is read before the request, so a write landing meanwhile makes the

@@ -590,8 +590,7 @@ class Transport:
         """Send the request and read the whole body; also return the connection's socket
         transport, so a confused connection can be dropped after the body was read."""
         session = self._session_in_use()
-        # Awaited and released as `async with` would, without its two extra coroutines.
-        resp = await session.request(
+        async with session.request(
             call.method,
             call.url,
             params=call.params,
@@ -602,8 +601,7 @@ class Transport:
             raise_for_status=False,  # even if a user's session says otherwise
             auto_decompress=False,  # decoded in `_read`, within the size cap
             middlewares=self._middlewares,
-        )
-        try:
+        ) as resp:
             # A small body read whole hands its connection back to the pool at once
             # (`resp.connection` is then None): only the protocol aiohttp's `start()`
             # kept still names it.
@@ -611,9 +609,6 @@ class Transport:
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
             return Response(resp.status, resp.headers, body, number, call.elapsed()), link
-        finally:
-            resp.release()
-            await resp.wait_for_close()
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""

@@ -236,8 +236,8 @@ class BulkFlow:
     A slot is held for one attempt, never for the wait between attempts: a request
     backing off leaves its slot to another id (`backing_off` counts them, and
     `on_backoff()` lets the engine start a worker for the free slot). `progress` counts
-    answers that were neither a 429 nor a server error: the job is moving. Once `stop(error)`
-    was called no attempt gets through: each raises a copy of that error.
+    final answers (a success, or an error that is not retried): the job is moving. Once
+    `stop(error)` was called no attempt gets through: each raises a copy of that error.
     """
 
     __slots__ = (
@@ -286,14 +286,17 @@ class BulkFlow:
         self.pacer.on_sent(now)
         return Ticket(now)
 
-    def exit(self, ticket: Ticket, status: int | None, retry_after: float | None) -> None:
-        """The attempt is over: `status` answered (None: no answer). Frees the slot."""
+    def exit(
+        self, ticket: Ticket, status: int | None, retry_after: float | None, moved: bool
+    ) -> None:
+        """The attempt is over: `status` answered (None: no answer); `moved` when that
+        answer is final (a success, or an error not retried). Frees the slot."""
         self._slots.release()
         if status == 429:
             cut = self.pacer.on_throttled(self._loop.time(), ticket.sent_at, retry_after)
             if cut and self._spacing is None:
                 self._spacing = RateLimiter(1.0)  # its rate is the pacer's, set per send
-        elif status is not None and status < 500:
+        elif moved:
             self.progress += 1
 
     def stop(self, error: TavusError) -> None:

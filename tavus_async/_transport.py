@@ -29,7 +29,7 @@ from ._credentials import credentials_in, mask_error
 from ._headers import NO_HEADERS, DefaultHeaders
 from ._hooks import Hooks, Observer
 from ._limits import BulkFlow
-from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
+from ._retry import RetryBudget, RetryPolicy, is_retryable, parse_retry_after, retrying
 from ._secret import Secret
 from ._stores import RateLimiterProtocol
 from .errors import (
@@ -446,18 +446,22 @@ class Transport:
         status: int | None = None
         retry_after: float | None = None
         failed = False  # and may back off (a 429 is retried at once, paced)
+        moved = False  # a final answer: the job progressed (a retried one is no progress)
         try:
             result = await self._send(call, number)
-            status = 200
+            status, moved = 200, True
             return result
         except APIStatusError as exc:
             status, retry_after, failed = exc.status_code, exc.retry_after, exc.status_code != 429
+            moved = status < 500 and not is_retryable(
+                exc, call.method, retry_writes=call.options.retry.retry_writes
+            )
             raise
         except TavusError:
             failed = True
             raise
         finally:
-            flow.exit(ticket, status, retry_after)
+            flow.exit(ticket, status, retry_after, moved)
             if failed:
                 call.backing_off = True
                 flow.back_off()

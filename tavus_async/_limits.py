@@ -249,6 +249,7 @@ class BulkFlow:
         "pacer",
         "progress",
         "stopped",
+        "stopping",
     )
 
     def __init__(self, concurrency: int) -> None:
@@ -261,6 +262,8 @@ class BulkFlow:
         self.on_backoff: Callable[[], object] | None = None
         #: The error that stopped the call (a 401: the key every request shares was refused).
         self.stopped: TavusError | None = None
+        #: Resolved by `stop()`: ends the waits between attempts of the call.
+        self.stopping: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def rate(self) -> float | None:
@@ -303,6 +306,7 @@ class BulkFlow:
         """Let no further attempt of the call out; the first error given is kept."""
         if self.stopped is None:
             self.stopped = error
+            self.stopping.set_result(None)
 
     def _check_stopped(self) -> None:
         if self.stopped is not None:

@@ -299,11 +299,12 @@ def retrying(
     client is closed; `label` names the request in the INFO line logged before a retry,
     after which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
 
-    With a bulk call's `flow`, a failure while the rest of the job made progress (since
-    this call's previous failure) is the server's noise, not an outage: it does not count
-    towards `max_retries`, and its backoff does not grow (the first step's). Such a 429
-    costs no budget and no wait either: the flow's pacer spaces the retry. Failures
-    without progress count as usual, so a server that only refuses still ends the job.
+    With a bulk call's `flow`, nothing is retried once the flow was stopped (a 401). A
+    failure while the rest of the job made progress (since this call's previous failure)
+    is the server's noise, not an outage: it does not count towards `max_retries`, and its
+    backoff does not grow (the first step's). Such a 429 costs no budget and no wait
+    either: the flow's pacer spaces the retry. Failures without progress count as usual,
+    so a server that only refuses still ends the job.
     """
     counted = 0  # failures that count towards max_retries
     mark = flow.progress if flow is not None else 0
@@ -319,6 +320,8 @@ def retrying(
         nonlocal counted, mark
         exc = _failure(state)
         if flow is not None:
+            if flow.stopped is not None:  # a 401 stopped the call: no retry would be sent
+                return True
             mark = flow.progress  # `excused` was judged by `wait`, just before
         if not excused:
             counted += 1

@@ -393,7 +393,7 @@ class Transport:
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=self._pause,
+            sleep=self._pause if flow is None else lambda seconds: self._pause(seconds, flow),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -689,13 +689,15 @@ class Transport:
         error.attempts = attempts
         return error
 
-    async def _pause(self, seconds: float) -> None:
-        """Wait between attempts; `close()` ends the wait at once."""
+    async def _pause(self, seconds: float, flow: BulkFlow | None = None) -> None:
+        """Wait between attempts; `close()`, or a stop of the bulk call's `flow`, ends the
+        wait at once."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
-        await asyncio.wait((self._closing,), timeout=seconds)
+        ends = (self._closing,) if flow is None else (self._closing, flow.stopping)
+        await asyncio.wait(ends, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
 
 
 def _with_no_silent_resend(

@@ -510,6 +510,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_MAX_CONCURRENCY = 1000  # far past any pool; each one is a task started up front
+
+
+def _concurrency(text: str) -> int:
+    """`--concurrency`: a whole number from 1 to `_MAX_CONCURRENCY`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= _MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {_MAX_CONCURRENCY}, got {text!r}"
+        )
+    return value
+
+
 def _retry_count(text: str) -> int:
     """`--max-retries`: a whole number >= 0."""
     try:
@@ -538,10 +554,10 @@ def _add_request_args(parser: argparse.ArgumentParser, concurrency: int | None =
     if concurrency is not None:
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=_concurrency,
             default=concurrency,
             metavar="N",
-            help="requests in flight at once (default: %(default)s)",
+            help=f"requests in flight at once, 1 to {_MAX_CONCURRENCY} (default: %(default)s)",
         )
     parser.add_argument(
         "--timeout",

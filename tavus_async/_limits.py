@@ -236,8 +236,8 @@ class BulkFlow:
     A slot is held for one attempt, never for the wait between attempts: a request
     backing off leaves its slot to another id (`backing_off` counts them, and
     `on_backoff()` lets the engine start a worker for the free slot). `progress` counts
-    answers that were neither a 429 nor a server error: the job is moving. Once `stop(error)`
-    was called no attempt gets through: each raises a copy of that error.
+    final answers (a success, or an error that is not retried): the job is moving. Once
+    `stop(error)` was called no attempt gets through: each raises a copy of that error.
     """
 
     __slots__ = (
@@ -249,6 +249,7 @@ class BulkFlow:
         "pacer",
         "progress",
         "stopped",
+        "stopping",
     )
 
     def __init__(self, concurrency: int) -> None:
@@ -261,6 +262,8 @@ class BulkFlow:
         self.on_backoff: Callable[[], object] | None = None
         #: The error that stopped the call (a 401: the key every request shares was refused).
         self.stopped: TavusError | None = None
+        #: Resolved by `stop()`: ends the waits between attempts of the call.
+        self.stopping: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def rate(self) -> float | None:
@@ -286,20 +289,24 @@ class BulkFlow:
         self.pacer.on_sent(now)
         return Ticket(now)
 
-    def exit(self, ticket: Ticket, status: int | None, retry_after: float | None) -> None:
-        """The attempt is over: `status` answered (None: no answer). Frees the slot."""
+    def exit(
+        self, ticket: Ticket, status: int | None, retry_after: float | None, moved: bool
+    ) -> None:
+        """The attempt is over: `status` answered (None: no answer); `moved` when that
+        answer is final (a success, or an error not retried). Frees the slot."""
         self._slots.release()
         if status == 429:
             cut = self.pacer.on_throttled(self._loop.time(), ticket.sent_at, retry_after)
             if cut and self._spacing is None:
                 self._spacing = RateLimiter(1.0)  # its rate is the pacer's, set per send
-        elif status is not None and status < 500:
+        elif moved:
             self.progress += 1
 
     def stop(self, error: TavusError) -> None:
         """Let no further attempt of the call out; the first error given is kept."""
         if self.stopped is None:
             self.stopped = error
+            self.stopping.set_result(None)
 
     def _check_stopped(self) -> None:
         if self.stopped is not None:

@@ -317,11 +317,12 @@ def retrying(
 class _Rules:
     """The retry decisions of one call, with what they count between attempts.
 
-    With a bulk call's `flow`, a failure while the rest of the job made progress (since
-    this call's previous failure) is the server's noise, not an outage: it does not count
-    towards `max_retries`, and its backoff does not grow (the first step's). Such a 429
-    costs no budget and no wait either: the flow's pacer spaces the retry. Failures
-    without progress count as usual, so a server that only refuses still ends the job.
+    With a bulk call's `flow`, nothing is retried once the flow was stopped (a 401). A
+    failure while the rest of the job made progress (since this call's previous failure)
+    is the server's noise, not an outage: it does not count towards `max_retries`, and its
+    backoff does not grow (the first step's). Such a 429 costs no budget and no wait
+    either: the flow's pacer spaces the retry. Failures without progress count as usual,
+    so a server that only refuses still ends the job.
     """
 
     __slots__ = (
@@ -372,6 +373,8 @@ class _Rules:
     def should_stop(self, state: RetryCallState) -> bool:
         exc = _failure(state)
         if self.flow is not None:
+            if self.flow.stopped is not None:  # a 401 stopped the call: no retry would be sent
+                return True
             self.mark = self.flow.progress  # `excused` was judged by `wait`, just before
         if not self.excused:
             self.counted += 1

@@ -30,7 +30,7 @@ from ._credentials import credentials_in, mask_error
 from ._headers import NO_HEADERS, DefaultHeaders
 from ._hooks import Hooks, Observer
 from ._limits import BulkFlow
-from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retrying
+from ._retry import RetryBudget, RetryPolicy, is_retryable, parse_retry_after, retrying
 from ._secret import Secret
 from ._stores import RateLimiterProtocol
 from .errors import (
@@ -394,7 +394,7 @@ class Transport:
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=self._pause,
+            sleep=self._pause if flow is None else lambda seconds: self._pause(seconds, flow),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -447,18 +447,22 @@ class Transport:
         status: int | None = None
         retry_after: float | None = None
         failed = False  # and may back off (a 429 is retried at once, paced)
+        moved = False  # a final answer: the job progressed (a retried one is no progress)
         try:
             result = await self._send(call, number)
-            status = 200
+            status, moved = 200, True
             return result
         except APIStatusError as exc:
             status, retry_after, failed = exc.status_code, exc.retry_after, exc.status_code != 429
+            moved = status < 500 and not is_retryable(
+                exc, call.method, retry_writes=call.options.retry.retry_writes
+            )
             raise
         except TavusError:
             failed = True
             raise
         finally:
-            flow.exit(ticket, status, retry_after)
+            flow.exit(ticket, status, retry_after, moved)
             if failed:
                 call.backing_off = True
                 flow.back_off()
@@ -693,13 +697,15 @@ class Transport:
         error.attempts = attempts
         return error
 
-    async def _pause(self, seconds: float) -> None:
-        """Wait between attempts; `close()` ends the wait at once."""
+    async def _pause(self, seconds: float, flow: BulkFlow | None = None) -> None:
+        """Wait between attempts; `close()`, or a stop of the bulk call's `flow`, ends the
+        wait at once."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
-        await asyncio.wait((self._closing,), timeout=seconds)
+        ends = (self._closing,) if flow is None else (self._closing, flow.stopping)
+        await asyncio.wait(ends, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
 
 
 def _with_no_silent_resend(

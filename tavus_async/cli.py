@@ -91,27 +91,40 @@ async def _stdin_ids() -> AsyncIterator[str]:
 
     A daemon thread, not `asyncio.to_thread`: a read blocked on an open terminal or pipe must
     not keep Ctrl-C from ending the program (the loop's executor would wait for it). It reads
-    at most `_READ_AHEAD` lines ahead of the consumer.
+    at most `_READ_AHEAD` lines ahead of the consumer. Lines are read as bytes and decoded
+    as UTF-8 whatever the locale: bytes that are not UTF-8 make an invalid id (surrogate
+    escapes, refused before any request), not a dead reader; a leading BOM is dropped.
     """
+    if sys.stdin is None:  # fd 0 was closed: Python sets sys.stdin to None
+        raise ValueError("cannot read ids from stdin: it is closed")
+    source = sys.stdin.buffer
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str] = asyncio.Queue()
+    lines: asyncio.Queue[bytes | OSError] = asyncio.Queue()
     room = threading.Semaphore(_READ_AHEAD)
 
     def read() -> None:
-        while True:
+        line: bytes | OSError = b"-"
+        while line and not isinstance(line, OSError):
             room.acquire()
-            line = sys.stdin.readline()  # "" at the end of the input
+            try:
+                line = source.readline()  # b"" at the end of the input
+            except OSError as exc:
+                line = exc
             try:
                 loop.call_soon_threadsafe(lines.put_nowait, line)
             except RuntimeError:  # the loop is closed: nobody wants more ids
                 return
-            if not line:
-                return
 
     threading.Thread(target=read, name="tavus-async-stdin", daemon=True).start()
+    first = True
     while line := await lines.get():
+        if isinstance(line, OSError):
+            raise ValueError(f"cannot read ids from stdin: {line.strerror or line}")
         room.release()
-        persona_id = line.strip()
+        text = line.decode("utf-8", "surrogateescape")
+        if first:
+            text, first = text.removeprefix("\ufeff"), False
+        persona_id = text.strip()
         if persona_id:
             yield persona_id
 
@@ -141,8 +154,15 @@ def _table(personas: Sequence[Persona], pals: bool = False) -> str:
     )
 
 
+def _shown(persona_id: str) -> str:
+    """`persona_id` as an error line shows it: a huge one (a stray line of stdin) cut short."""
+    if len(persona_id) <= 80:
+        return persona_id
+    return f"{persona_id[:64]}... ({len(persona_id)} characters)"
+
+
 def _report(persona_id: str, error: TavusError) -> None:
-    print(f"error: {persona_id}: {type(error).__name__}: {error}", file=sys.stderr)
+    print(f"error: {_shown(persona_id)}: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 class _Failures:
@@ -321,6 +341,8 @@ async def _list(args: argparse.Namespace) -> int:
 
 def _read_json(source: str) -> Any:
     """The JSON in file `source` (`-`: stdin); ValueError saying what is wrong."""
+    if source == "-" and sys.stdin is None:
+        raise ValueError("cannot read stdin: it is closed")
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         return msgspec.json.decode(text)
@@ -488,6 +510,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_MAX_CONCURRENCY = 1000  # far past any pool; each one is a task started up front
+
+
+def _concurrency(text: str) -> int:
+    """`--concurrency`: a whole number from 1 to `_MAX_CONCURRENCY`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= _MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {_MAX_CONCURRENCY}, got {text!r}"
+        )
+    return value
+
+
 def _retry_count(text: str) -> int:
     """`--max-retries`: a whole number >= 0."""
     try:
@@ -516,10 +554,10 @@ def _add_request_args(parser: argparse.ArgumentParser, concurrency: int | None =
     if concurrency is not None:
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=_concurrency,
             default=concurrency,
             metavar="N",
-            help="requests in flight at once (default: %(default)s)",
+            help=f"requests in flight at once, 1 to {_MAX_CONCURRENCY} (default: %(default)s)",
         )
     parser.add_argument(
         "--timeout",
@@ -673,6 +711,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `tavus-async` and `python -m tavus_async`."""
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], Any] = args.run
+    if sys.stdin is None:
+        # fd 0 is closed (`<&-`): hold it with /dev/null, or the event loop's own files
+        # would take it (uvloop aborts on that). `sys.stdin` stays None: `get -` says so.
+        os.open(os.devnull, os.O_RDONLY)
     try:
         return int(run_on_fastest_loop(run(args)))
     except KeyboardInterrupt:

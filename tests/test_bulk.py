@@ -611,3 +611,27 @@ async def test_iter_many_reports_non_string_items_as_values(server: FakeTavus) -
     assert by_kind == {"Persona", "InvalidPersonaIdError"}
     bad = sorted(repr(item) for item, result in results if isinstance(result, TavusError))
     assert bad == ["5", "None"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (408, None),
+        (409, None),
+        (401, {"x-should-retry": "true"}),
+        (404, {"x-should-retry": "true"}),
+    ],
+)
+async def test_a_retried_4xx_is_no_progress_max_retries_holds(
+    server: FakeTavus, status: int, headers: dict[str, str] | None
+) -> None:
+    """An answer that is itself retried is no progress of the job: it cannot excuse its own
+    failure, so `max_retries` bounds it (it was sent until the retry budget ran out)."""
+    a = server.persona_ids[0]
+    server.enqueue(*[Fault(status, {"message": "no"}, headers)] * 200, persona_id=a)
+    policy = dataclasses.replace(FAST_RETRY, max_retries=2)
+    async with client_for(server, retry=policy) as client:
+        results = await client.personas.get_many([a], concurrency=1, return_exceptions=True)
+        assert isinstance(results[0], TavusError)
+        assert results[0].attempts == 3
+        assert server.request_count == 3

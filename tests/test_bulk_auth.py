@@ -22,6 +22,7 @@ from tavus_async import (
     InvalidPersonaIdError,
     PermissionDeniedError,
     Persona,
+    RetryEvent,
     RetryPolicy,
     TavusError,
 )
@@ -219,3 +220,63 @@ async def test_a_403_does_not_stop_the_call(server: FakeTavus) -> None:
     assert isinstance(results[0], PermissionDeniedError)
     assert [r.persona_id for r in results[1:] if isinstance(r, Persona)] == good
     assert server.request_count == 5
+
+
+async def test_a_copy_of_the_401_is_never_retried_even_with_x_should_retry(
+    server: FakeTavus,
+) -> None:
+    """concurrency=1: `a` gets a 503 and backs off; `b`'s 401 says `x-should-retry: true`,
+    so `b` is retried (as the policy says) until it gives up, which stops the call. `a`'s
+    retry then fails with a copy of that 401, which carries the header too: it is raised
+    at once, with no wait and no retry budget spent."""
+    a, b = server.persona_ids[:2]
+    refusal = Fault(401, {"message": "Invalid access token"}, {"x-should-retry": "true"})
+    server.enqueue(Fault(503), persona_id=a)
+    server.enqueue(*[refusal] * 3, persona_id=b)
+    refused = asyncio.Event()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:  # a's backoff lasts until b has given up
+            await refused.wait()
+
+    def progress(done: int, _total: int | None) -> None:
+        refused.set()  # the first id done is b, refused
+
+    retried: list[tuple[str, str]] = []
+
+    def on_retry(event: RetryEvent) -> None:
+        retried.append((event.url.rsplit("/", 1)[-1], type(event.error).__name__))
+
+    policy = dataclasses.replace(NO_BACKOFF, max_retries=2, sleep=sleep)
+    hooks = {"retry": [on_retry]}
+    async with client_for(server, retry=policy, event_hooks=hooks) as client:
+        results = await client.personas.get_many(
+            [a, b], concurrency=1, return_exceptions=True, on_progress=progress
+        )
+        await assert_nothing_after(server, client, 4)
+    assert len(waits) == 3  # a's backoff, b's two retries
+    assert retried == [
+        (a, "InternalServerError"),
+        (b, "AuthenticationError"),
+        (b, "AuthenticationError"),
+    ]
+    assert [r.persona_id for r in server.requests] == [a, b, b, b]
+    assert_own_copies(results)
+
+
+async def test_the_401_ends_a_retrys_wait_at_once(server: FakeTavus) -> None:
+    """concurrency=1: `a` waits out an hour-long Retry-After; `b`'s 401 stops the call, and
+    `a`'s wait ends with it (a copy of the 401, unsent) instead of an hour later."""
+    a, b, *rest = server.persona_ids[:5]
+    server.enqueue(Fault.retry_after(503, 3600), persona_id=a)
+    server.enqueue(Fault(401, {"message": "Invalid access token"}), persona_id=b)
+    policy = RetryPolicy(max_retries=2, max_retry_after=float("inf"))
+    async with client_for(server, retry=policy) as client:
+        async with asyncio.timeout(30):  # a bound: the wait is an hour without the stop
+            results = await client.personas.get_many(
+                [a, b, *rest], concurrency=1, return_exceptions=True
+            )
+        await assert_nothing_after(server, client, 2)
+    assert_own_copies(results)

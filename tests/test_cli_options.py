@@ -98,8 +98,9 @@ def test_every_request_command_takes_timeout_and_max_retries(resource: str, comm
         ("--max-retries", "-1", "must be a whole number >= 0, got '-1'"),
         ("--max-retries", "1.5", "must be a whole number >= 0, got '1.5'"),
         ("--max-retries", "x", "must be a whole number >= 0, got 'x'"),
-        ("--concurrency", "0", "must be a whole number >= 1, got '0'"),
-        ("--concurrency", "many", "must be a whole number >= 1, got 'many'"),
+        ("--concurrency", "0", "must be a whole number from 1 to 1000, got '0'"),
+        ("--concurrency", "many", "must be a whole number from 1 to 1000, got 'many'"),
+        ("--concurrency", "3000000", "must be a whole number from 1 to 1000, got '3000000'"),
     ],
 )
 def test_bad_option_values_are_usage_errors_that_say_why(

@@ -204,12 +204,14 @@ async def test_the_bulk_flow_counts_progress_and_frees_slots_per_attempt() -> No
     blocked = asyncio.create_task(flow.enter())
     await asyncio.sleep(0)
     assert not blocked.done()  # the one slot is held for the attempt
-    flow.exit(ticket, 503, None)  # a failed attempt frees it: its backoff holds none
+    flow.exit(ticket, 503, None, False)  # a failed attempt frees it: its backoff holds none
     second = await blocked
     assert flow.progress == 0
-    flow.exit(second, 404, None)  # an answer the server processed: the job moves
+    flow.exit(second, 408, None, False)  # an answer that is retried: no progress
+    assert flow.progress == 0
+    flow.exit(await flow.enter(), 404, None, True)  # a final answer: the job moves
     assert flow.progress == 1
-    flow.exit(await flow.enter(), 429, 1.0)
+    flow.exit(await flow.enter(), 429, 1.0, False)
     assert flow.rate is not None  # paced from the first 429 on
     assert flow.progress == 1
 
@@ -224,7 +226,7 @@ async def test_a_stopped_bulk_flow_lets_no_attempt_out() -> None:
     refused = APIStatusError("Invalid access token", status_code=401)
     flow.stop(refused)
     flow.stop(APIStatusError("later", status_code=401))  # the first error is kept
-    flow.exit(ticket, 401, None)
+    flow.exit(ticket, 401, None, True)
     for attempt in (waiting, asyncio.create_task(flow.enter())):
         with pytest.raises(APIStatusError) as info:
             await attempt

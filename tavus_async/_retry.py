@@ -221,6 +221,30 @@ def wait_for(
     return backoff(policy, retry_number, rand)
 
 
+def bulk_wait(
+    policy: RetryPolicy,
+    failed_attempt: int,
+    excused: bool,
+    exc: BaseException | None,
+    rand: Callable[[], float],
+) -> float:
+    """The wait before retrying a bulk call's request whose attempt `failed_attempt` failed.
+
+    A 429 waits nothing: the flow's pacer spaces the retry. While the rest of the job makes
+    progress (`excused`) a failure is noise: the request's first one is retried at once (it
+    queues for a slot like any request, so the job's concurrency bounds it), a repeated one
+    waits the first backoff step, a server's Retry-After is honoured. Without progress the
+    waits are a single call's.
+    """
+    if _throttled(exc):
+        return 0.0
+    if not excused:
+        return wait_for(policy, failed_attempt, exc, rand)
+    if failed_attempt == 1 and retry_after_of(exc) is None:
+        return 0.0
+    return wait_for(policy, 1, exc, rand)
+
+
 def gives_up(
     policy: RetryPolicy, attempts: int, exc: BaseException | None, elapsed_after_wait: float
 ) -> bool:
@@ -393,10 +417,7 @@ class _Rules:
         if self.flow is None:
             return wait_for(self.policy, state.attempt_number, exc, default_rand)
         self.excused = self.flow.progress > self.mark
-        if _throttled(exc):
-            return 0.0  # the flow's pacer spaces the retry
-        step = 1 if self.excused else state.attempt_number
-        return wait_for(self.policy, step, exc, default_rand)
+        return bulk_wait(self.policy, state.attempt_number, self.excused, exc, default_rand)
 
     async def log_retry(self, state: RetryCallState) -> None:
         exc = _failure(state)

@@ -188,7 +188,8 @@ async def test_server_errors_while_the_job_progresses_do_not_count_but_spend_bud
     )
     assert (attempts, error) == (6, None)
     assert budget.tokens == 5
-    assert waits == [0.5] * 5  # the first step's backoff: the server is not down
+    # The server is not down: the first failure is retried at once, repeats wait the first step.
+    assert waits == [0.0] + [0.5] * 4
 
 
 async def test_a_single_call_without_a_flow_counts_every_failure() -> None:

@@ -34,6 +34,7 @@ from tavus_async._retry import (
     RetryBudget,
     RetryPolicy,
     backoff,
+    bulk_wait,
     gives_up,
     is_retryable,
     parse_retry_after,
@@ -90,6 +91,33 @@ def _status_error(status: int, retry_after: float | None) -> APIStatusError:
 
 
 # --------------------------------------------------------------------------- waits
+
+
+_NO_JITTER = RetryPolicy(jitter=False)
+_CONNECTION_DROP = APIConnectionError("dropped", request_sent=True)
+
+
+@pytest.mark.parametrize(
+    ("failed_attempt", "excused", "error", "expected"),
+    [
+        # A 429 is spaced by the flow's pacer, never slept.
+        (1, False, _status_error(429, 5.0), 0.0),
+        (3, True, _status_error(429, None), 0.0),
+        # Amid progress: the first failure at once, a repeat the first step, Retry-After kept.
+        (1, True, _status_error(503, None), 0.0),
+        (1, True, _CONNECTION_DROP, 0.0),
+        (2, True, _status_error(503, None), 0.5),
+        (5, True, _status_error(500, None), 0.5),
+        (1, True, _status_error(503, 2.0), 2.0),
+        # No progress: a single call's exponential backoff or Retry-After.
+        (1, False, _status_error(503, None), 0.5),
+        (2, False, _CONNECTION_DROP, 1.0),
+        (3, False, _status_error(503, None), 2.0),
+        (1, False, _status_error(503, 3.0), 3.0),
+    ],
+)
+def test_bulk_wait(failed_attempt: int, excused: bool, error: TavusError, expected: float) -> None:
+    assert bulk_wait(_NO_JITTER, failed_attempt, excused, error, _const(0.0)) == expected
 
 
 @PURE

@@ -121,7 +121,8 @@ class _Workers:
             self._start()
 
     def spawn(self) -> None:
-        """One more worker, if a request backing off left a slot without one."""
+        """One more worker, if a slot is without one: a request backing off holds none, and
+        an input of unknown length grows the workers as its ids come."""
         if not self._closed and self.active < self._concurrency + self._flow.backing_off:
             self._start()
 
@@ -256,9 +257,10 @@ async def iter_many(
     _check_concurrency(concurrency)
     total = len(ids) if hasattr(ids, "__len__") else None  # type: ignore[arg-type]
     flow = BulkFlow(concurrency)
-    first = concurrency
-    if total is not None:  # no more workers than ids (but one, to report the end)
-        first = max(1, min(concurrency, total))
+    # No more workers than ids (but one, to report the end). An input of unknown length
+    # starts one, and each id pulled starts another up to `concurrency`: a huge
+    # `concurrency` over a few (or slowly arriving) ids starts no idle tasks.
+    first = 1 if total is None else max(1, min(concurrency, total))
     lock = asyncio.Lock()
     sync_source: Iterator[str] | None = None
     async_source: AsyncIterator[str] | None = None
@@ -302,6 +304,8 @@ async def iter_many(
             item = next(sync_source, _END) if sync_source is not None else await pull()
             if item is _END:
                 return
+            if total is None:
+                workers.spawn()
             publish((item, await lookup(item)))
             if workers.surplus():
                 return

@@ -309,6 +309,34 @@ async def test_iter_many_accepts_sync_and_async_iterables(server: FakeTavus, kin
     assert server.request_count == len(ids)
 
 
+@pytest.mark.parametrize("kind", ["generator", "async generator held open"])
+async def test_iter_many_of_unknown_length_grows_to_its_ids_not_to_concurrency(
+    server: FakeTavus, kind: str
+) -> None:
+    ids = server.persona_ids[:20]
+    server.enqueue(*[Fault.delay_then(0.04)] * len(ids))
+    more = asyncio.Event()  # the async source waits on it after its ids, as stdin would
+
+    async def held_open() -> AsyncIterator[str]:
+        for pid in ids:
+            yield pid
+        await more.wait()
+
+    source: Any = (pid for pid in ids) if kind == "generator" else held_open()
+    before = len(asyncio.all_tasks())
+    most, seen = 0, 0
+    async with client_for(server) as client:
+        async for _pid, result in client.personas.iter_many(source, concurrency=10_000):
+            assert isinstance(result, Persona)
+            most = max(most, len(asyncio.all_tasks()) - before)
+            seen += 1
+            if seen == len(ids):
+                more.set()
+    assert server.max_in_flight == len(ids)  # every id in flight at once: the workers grew
+    # Per id a worker, its request and the fake server's handler (same loop): not 10,000.
+    assert most <= 5 * len(ids)
+
+
 async def test_iter_many_on_progress(server: FakeTavus) -> None:
     ids = server.persona_ids[:6]
     calls: list[tuple[int, int | None]] = []

@@ -168,6 +168,8 @@ async def get_many(
     object. An invalid id raises before any I/O, or with `return_exceptions` is its slot's
     error; so is any other failure (else the first one is raised, the rest cancelled)."""
     _check_concurrency(concurrency)
+    if not isinstance(return_exceptions, bool):  # "yes" or 1 would pass a truth test
+        raise TypeError(f"return_exceptions must be a bool, not {type(return_exceptions).__name__}")
     invalid: dict[int, TavusError] = {}
     if return_exceptions:
         for index, item in enumerate(ids):

@@ -663,3 +663,13 @@ async def test_a_retried_4xx_is_no_progress_max_retries_holds(
         assert isinstance(results[0], TavusError)
         assert results[0].attempts == 3
         assert server.request_count == 3
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+async def test_get_many_refuses_a_return_exceptions_that_is_not_a_bool(
+    server: FakeTavus, flag: Any
+) -> None:
+    async with client_for(server) as client:
+        with pytest.raises(TypeError, match="return_exceptions must be a bool"):
+            await client.personas.get_many(server.persona_ids[:2], 4, flag)
+    assert server.request_count == 0

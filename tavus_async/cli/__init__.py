@@ -1,7 +1,8 @@
 """The `tavus-async` command line: personas and PALs (get, list, create, patch, delete), the
 fake server, the demo.
 
-It sits outside the core: it uses only the public client and `tavus_async.testing`.
+It sits outside the core: it uses the public client and `tavus_async.testing`, and the
+paging rules of `tavus_async._paging` (to show a list's `total_count` as it pages).
 Its modules import one way: `_args` (the parser) uses `_commands` and `_demo`, which use
 `_input`, `_output` and `_progress`.
 """

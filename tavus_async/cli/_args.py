@@ -6,8 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from .._retry import RetryPolicy
-from .._version import __version__
+from .. import RetryPolicy, __version__
 from ..client import DEFAULT_TIMEOUT
 from ._commands import run_create, run_delete, run_get, run_list, run_patch
 from ._demo import run_demo, run_mock_server

@@ -8,8 +8,8 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 
-from .._paging import Page, iterate_pages
-from .._patch import InvalidPatchError
+from .. import InvalidPatchError, Page
+from .._paging import iterate_pages
 from ..client import AsyncTavus
 from ..errors import InvalidPersonaIdError, TavusError
 from ..models import Persona

@@ -393,11 +393,15 @@ def render(results: Row, image: str | None) -> str:
     cfg, load = results["config"], results.get("load", {})
     other = load.get("other_load_cores")
     rate = float(cfg["rate"])
-    loaded = (
-        f"other processes kept {other:.2f} cores busy on average during the run"
-        if other is not None
-        else "The load from other processes was not measured"
-    )
+    if other is None:
+        machine = "**The load from other processes was not measured**"
+    elif other < 0.1:
+        machine = f"The machine was otherwise idle: other processes kept {other:.2f} cores busy"
+    else:
+        machine = (
+            f"**The machine was shared**: other processes kept {other:.2f} cores busy on "
+            "average during the run"
+        )
     out = [
         "# Benchmarks",
         "",
@@ -410,12 +414,12 @@ def render(results: Row, image: str | None) -> str:
         f"These numbers come from `{results['command']}`, run on "
         f"{results['machine']['date']} at revision {results['machine']['git']}; it took "
         f"{results['elapsed_s'] / 60:.1f} min, {cfg['rounds']} interleaved rounds, medians. "
-        f"**The machine was shared**: {loaded} (2 cores, one for the server, one for the "
-        "client), so wall-clock numbers carry noise; the rounds are interleaved so that every "
-        "client sees the same conditions.",
+        f"{machine} (2 cores, one for the server, one for the client); wall-clock numbers "
+        "carry noise, and the rounds are interleaved so that every client sees the same "
+        "conditions.",
         "",
         "```bash",
-        ".venv/bin/python -m benchmarks                          # all scenarios + guard, ~12 min",
+        ".venv/bin/python -m benchmarks                          # all scenarios + guard, ~10 min",
         ".venv/bin/python -m benchmarks --quick --out /tmp/bench # small sizes, 1 round, ~1 min",
         ".venv/bin/python -m benchmarks --only ratelimit,tail    # some scenarios ('guard' too)",
         ".venv/bin/python -m benchmarks --from-json raw.json     # re-render from --json output",

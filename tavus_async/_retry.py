@@ -240,7 +240,8 @@ def bulk_wait(
         return 0.0
     if not excused:
         return wait_for(policy, failed_attempt, exc, rand)
-    if failed_attempt == 1 and retry_after_of(exc) is None:
+    asked = policy.respect_retry_after and retry_after_of(exc) is not None
+    if failed_attempt == 1 and not asked:
         return 0.0
     return wait_for(policy, 1, exc, rand)
 

@@ -120,6 +120,13 @@ def test_bulk_wait(failed_attempt: int, excused: bool, error: TavusError, expect
     assert bulk_wait(_NO_JITTER, failed_attempt, excused, error, _const(0.0)) == expected
 
 
+def test_bulk_wait_without_respect_retry_after_ignores_the_header() -> None:
+    # The header must not matter: a first failure amid progress is retried at once.
+    policy = RetryPolicy(jitter=False, respect_retry_after=False)
+    assert bulk_wait(policy, 1, True, _status_error(503, 2.0), _const(0.0)) == 0.0
+    assert bulk_wait(policy, 2, True, _status_error(503, 2.0), _const(0.0)) == 0.5
+
+
 @PURE
 @given(
     policy=finite_policies(),

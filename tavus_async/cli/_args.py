@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .. import RetryPolicy, __version__
@@ -12,42 +13,27 @@ from ._commands import run_create, run_delete, run_get, run_list, run_patch
 from ._demo import run_demo, run_mock_server
 
 
-def _positive_int(text: str) -> int:
-    """`--concurrency`, `--page-size`, ...: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number >= `minimum` (and <= `maximum` when given)."""
+    wanted = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be a whole number {wanted}, got {text!r}")
+        return value
+
+    return parse
 
 
 _MAX_CONCURRENCY = 1000  # far past any pool; each one is a task started up front
-
-
-def _concurrency(text: str) -> int:
-    """`--concurrency`: a whole number from 1 to `_MAX_CONCURRENCY`."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= _MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from 1 to {_MAX_CONCURRENCY}, got {text!r}"
-        )
-    return value
-
-
-def _retry_count(text: str) -> int:
-    """`--max-retries`: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
+#: `--page-size` and the mock server's counts; `--concurrency`; `--max-retries`.
+_positive_int = _whole_number(1)
+_concurrency = _whole_number(1, _MAX_CONCURRENCY)
+_retry_count = _whole_number(0)
 
 
 def _seconds(text: str) -> float:

@@ -130,8 +130,10 @@ class Pacer:
       so one cut never undershoots far. 429s for requests sent before the cut were
       already accounted for.
     - in between, the rate grows: doubling every `fast` seconds while below what the
-      server was last seen to accept (or before anything was measured), then
-      `probe` (a share per second) to find out whether the limit was raised.
+      server was last seen to accept (or before anything was measured), then by a share
+      per second (`probe` at first) to find out whether the limit was raised. Each cut
+      that finds the same limit again halves that share, down to `min_probe`: a server
+      whose limit holds is asked less and less often; a limit found higher resets it.
     - it never spaces requests further apart than the server's `Retry-After`.
     """
 
@@ -141,6 +143,7 @@ class Pacer:
         "_first_cut",
         "_grown_at",
         "_max_interval",
+        "_probe",
         "_refused",
         "_sent",
         "rate",
@@ -152,6 +155,9 @@ class Pacer:
     margin: Final = 0.97
     fast: Final = 0.1
     probe: Final = 0.05
+    min_probe: Final = 0.0125
+    #: A measured limit within this share above the last one is the same limit.
+    same_limit: Final = 0.1
     min_rate: Final = 1.0
     min_span: Final = 0.2
 
@@ -164,6 +170,7 @@ class Pacer:
         self._first_cut = 0.0
         self._grown_at = 0.0
         self._max_interval = float("inf")
+        self._probe = self.probe
         self._sent: deque[float] = deque()  # send times, oldest first
         self._refused: list[float] = []  # send times of refused requests, sorted
 
@@ -179,7 +186,7 @@ class Pacer:
             if target is not None:
                 rate = min(rate, target)
         else:
-            rate *= 1.0 + self.probe * elapsed
+            rate *= 1.0 + self._probe * elapsed
         self.rate = rate
         return min(1.0 / rate, self._max_interval)
 
@@ -211,6 +218,7 @@ class Pacer:
             if end - start >= self.min_span:
                 measured = self._accepted(start, end) / (end - start)
             self.rate = max(self.min_rate, measured * self.margin, self.rate * self.backoff)
+            self._probe = _next_probe(self._probe, self._ceiling, measured)
             self._ceiling = max(measured, self.rate)
         self._cut_at = self._grown_at = now
         return True
@@ -219,6 +227,13 @@ class Pacer:
         sent = bisect.bisect_left(self._sent, end) - bisect.bisect_left(self._sent, start)
         refused = bisect.bisect_left(self._refused, end) - bisect.bisect_left(self._refused, start)
         return max(0, sent - refused)
+
+
+def _next_probe(probe: float, ceiling: float | None, measured: float) -> float:
+    """The probing share after a cut that measured `measured` against the last `ceiling`."""
+    if ceiling is not None and 0 < measured <= ceiling * (1 + Pacer.same_limit):
+        return max(probe / 2, Pacer.min_probe)
+    return Pacer.probe
 
 
 class Ticket:

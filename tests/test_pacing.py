@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from tavus_async import AsyncTavus, Persona, RateLimitError, RetryPolicy
-from tavus_async._limits import BulkFlow, Pacer, RateLimiter
+from tavus_async._limits import BulkFlow, Pacer, RateLimiter, _next_probe
 from tavus_async._retry import BudgetConfig, RetryBudget, retrying
 from tavus_async.errors import APIStatusError, error_for_status
 
@@ -89,6 +89,51 @@ def test_the_rate_grows_between_429s(elapsed: float) -> None:
     pacer.on_throttled(1.0, times[-1], None)
     start = pacer.interval(1.0)
     assert pacer.interval(1.0 + elapsed) < start
+
+
+@pytest.mark.parametrize(
+    ("probe", "ceiling", "measured", "expected"),
+    [
+        (Pacer.probe, None, 200.0, Pacer.probe),  # nothing measured before: probe as usual
+        (Pacer.probe, 200.0, 198.0, Pacer.probe / 2),  # the same limit: probe half as fast
+        (Pacer.probe, 200.0, 215.0, Pacer.probe / 2),  # within `same_limit` above it
+        (Pacer.probe / 2, 200.0, 150.0, Pacer.probe / 4),  # a lower limit: halved again
+        (Pacer.min_probe, 200.0, 200.0, Pacer.min_probe),  # never below the floor
+        (Pacer.min_probe, 200.0, 260.0, Pacer.probe),  # the limit was raised: probe afresh
+        (Pacer.probe / 2, 200.0, 0.0, Pacer.probe),  # nothing measured: probe afresh
+    ],
+)
+def test_probing_slows_while_the_server_holds_its_limit(
+    probe: float, ceiling: float | None, measured: float, expected: float
+) -> None:
+    assert _next_probe(probe, ceiling, measured) == pytest.approx(expected)
+
+
+def probe_growth(pacer: Pacer, now: float) -> float:
+    """How much the rate grows over the next second at the ceiling (no 429 in between)."""
+    before = pacer.rate
+    assert before is not None
+    pacer.interval(now)
+    pacer.interval(now + 1.0)
+    assert pacer.rate is not None
+    return pacer.rate / before
+
+
+def test_a_server_holding_its_limit_is_probed_less_and_less_often() -> None:
+    pacer = Pacer()
+    first = send(pacer, 0.0, 300, 0.1)
+    pacer.on_throttled(0.1, first[-1], None)  # the first cut
+    growths = []
+    now = 0.1
+    for _ in range(4):  # the server keeps accepting 200/s: each cut measures about that
+        times = send(pacer, now, 200, 1.0)
+        now += 1.0
+        assert pacer.on_throttled(now, times[-1], None)
+        growths.append(probe_growth(pacer, now))
+        now += 1.0
+    assert growths[0] > growths[1] > growths[2]  # probing slowed at each cut
+    assert growths[3] == pytest.approx(growths[2])  # down to the floor
+    assert growths[3] > 1.0  # still probing: a raised limit is found
 
 
 def test_never_spaced_further_than_retry_after_nor_below_the_floor() -> None:

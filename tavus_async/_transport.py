@@ -62,13 +62,18 @@ _JSON_CONTENT: Final = {"Content-Type": "application/json"}
 @dataclass(frozen=True, slots=True)
 class Response:
     """One HTTP answer as read: status, headers, the whole body, and the attempt that got
-    it (1-based) with the seconds since its call began. The repr never shows the body."""
+    it (1-based) with the seconds since its call began. The repr never shows the body.
+
+    `secrets` are what the headers may echo and any view of them must mask: the API key,
+    `default_headers` values, a proxy's user info.
+    """
 
     status_code: int
     headers: CIMultiDictProxy[str]
     body: bytes
     attempts: int
     elapsed: float
+    secrets: tuple[str, ...]
 
     def __repr__(self) -> str:
         return (
@@ -612,7 +617,10 @@ class Transport:
             protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
-            return Response(resp.status, resp.headers, body, number, call.elapsed()), link
+            answer = Response(
+                resp.status, resp.headers, body, number, call.elapsed(), self._secrets
+            )
+            return answer, link
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""

@@ -1,4 +1,5 @@
-"""The credentials a request's JSON carries, and masking them (with the API key) in an error.
+"""The credentials a request's JSON carries, and masking them (with the API key) in an error;
+masking the client's secrets in the headers a raw response shows.
 
 A write may send a persona's `layers.*.api_key` and `layers.llm.headers` values; an API
 that echoes them back in an error body must not put them in the raised error.
@@ -6,7 +7,7 @@ that echoes them back in an error body must not put them in the raised error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -15,7 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from ._secret import MASK
 from .errors import MIN_SECRET_LENGTH, APIStatusError, TavusError, redact
 
-__all__ = ["credentials_in", "mask_error"]
+__all__ = ["credentials_in", "mask_error", "masked_headers"]
 
 _DECODER: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder()
 _SECRET_KEYS: Final = frozenset({"api_key", "headers"})
@@ -57,8 +58,19 @@ def mask_error(error: TavusError, secrets: Iterable[str]) -> None:
             error.message = redact(message, secret)  # type: ignore[attr-defined]
         if isinstance(error, APIStatusError):
             error.body = _masked_body(error.body, secret)
-            masked = [(k, redact(v, secret)) for k, v in error.headers.items()]
-            error.headers = CIMultiDictProxy(CIMultiDict(masked))
+            error.headers = masked_headers(error.headers, (secret,))
+
+
+def masked_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> CIMultiDictProxy[str]:
+    """A read-only copy of `headers` with every secret masked in the values (JSON-escaped
+    echoes included), as an error's headers are. Pure."""
+    secrets = tuple(secrets)
+    masked = []
+    for name, value in headers.items():
+        for secret in secrets:
+            value = redact(value, secret)
+        masked.append((name, value))
+    return CIMultiDictProxy(CIMultiDict(masked))
 
 
 def _masked_body(body: object, secret: str) -> object:

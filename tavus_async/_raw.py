@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from multidict import CIMultiDictProxy
 
+from ._credentials import masked_headers
 from ._transport import Response
 from .errors import ResponseMismatchError, TavusError, request_id_of
 
@@ -29,8 +30,10 @@ class RawResponse(Generic[T]):
     included), `request_id`, and `parse()` for the result the plain method returns.
 
     The body is not kept: `parse()` returns what was decoded from it (and raises a
-    decoding error there, not where the call returned). The repr shows the status, the
-    request id and the counts, never a body or another header.
+    decoding error there, not where the call returned). `headers` mask the API key and
+    `default_headers` values wherever the server echoed them, as an error's headers do.
+    The repr shows the status, the request id and the counts, never a body or another
+    header.
     """
 
     status_code: int
@@ -78,8 +81,9 @@ def raw(parse: Parser[T]) -> Parser[RawResponse[T]]:
             # The frames below hold the body (and a persona's credentials): dropped.
             error.attempts = response.attempts
             outcome = error.with_traceback(None)
+        headers = masked_headers(response.headers, response.secrets)
         return RawResponse(
-            response.status_code, response.headers, response.attempts, response.elapsed, outcome
+            response.status_code, headers, response.attempts, response.elapsed, outcome
         )
 
     return parse_raw

@@ -87,7 +87,8 @@ class RetryPolicy:
       once with `retry_after` set, so a batch job can decide what to do.
     - `deadline` bounds all attempts and waits of one call, in seconds.
     - `budget` is the per-client retry budget (`None` switches it off).
-    - `sleep` replaces the wait between attempts (tests, custom schedulers).
+    - `sleep` replaces the wait between attempts (tests, custom schedulers); `close()`, or
+      a 401 that stopped a bulk call, cancels it, as it ends the usual wait.
     """
 
     max_retries: int = 2
@@ -321,7 +322,8 @@ def retrying(
     """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
 
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
-    client is closed; `label` names the request in the INFO line logged before a retry,
+    client is closed; `sleep(seconds)` waits between attempts (the caller runs the
+    policy's own `sleep` in it); `label` names the request in the INFO line logged before a retry,
     after which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
     With a bulk call's `flow`, failures while the job progresses are excused (see `_Rules`).
     """
@@ -334,7 +336,7 @@ def retrying(
         # wrapped at every call.
         before=None,  # type: ignore[arg-type]
         before_sleep=rules.log_retry,
-        sleep=policy.sleep or sleep,
+        sleep=sleep,
         reraise=True,
     )
 

@@ -13,7 +13,7 @@ import asyncio
 import re
 import time
 import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final, Generic, TypeVar
@@ -62,13 +62,18 @@ _JSON_CONTENT: Final = {"Content-Type": "application/json"}
 @dataclass(frozen=True, slots=True)
 class Response:
     """One HTTP answer as read: status, headers, the whole body, and the attempt that got
-    it (1-based) with the seconds since its call began. The repr never shows the body."""
+    it (1-based) with the seconds since its call began. The repr never shows the body.
+
+    `secrets` are what the headers may echo and any view of them must mask: the API key,
+    `default_headers` values, a proxy's user info.
+    """
 
     status_code: int
     headers: CIMultiDictProxy[str]
     body: bytes
     attempts: int
     elapsed: float
+    secrets: tuple[str, ...]
 
     def __repr__(self) -> str:
         return (
@@ -388,13 +393,14 @@ class Transport:
             method, self._url(path), params, body, parse, options, flow, hedge_after, accept
         )
         del json, body
+        sleep = options.retry.sleep or asyncio.sleep
         loop = retrying(
             options.retry,
             method,
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=self._pause if flow is None else lambda seconds: self._pause(seconds, flow),
+            sleep=lambda seconds: self._pause(sleep, seconds, flow),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -612,7 +618,10 @@ class Transport:
             protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
-            return Response(resp.status, resp.headers, body, number, call.elapsed()), link
+            answer = Response(
+                resp.status, resp.headers, body, number, call.elapsed(), self._secrets
+            )
+            return answer, link
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, decoded, refused past `max_response_bytes` or in an unasked encoding."""
@@ -697,15 +706,25 @@ class Transport:
         error.attempts = attempts
         return error
 
-    async def _pause(self, seconds: float, flow: BulkFlow | None = None) -> None:
-        """Wait between attempts; `close()`, or a stop of the bulk call's `flow`, ends the
-        wait at once."""
+    async def _pause(
+        self, sleep: Callable[[float], Awaitable[None]], seconds: float, flow: BulkFlow | None
+    ) -> None:
+        """Wait between attempts: `sleep(seconds)` (`asyncio.sleep` or the policy's own);
+        `close()`, or a stop of the bulk call's `flow`, ends the wait at once, cancelling
+        the sleep."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
         ends = (self._closing,) if flow is None else (self._closing, flow.stopping)
-        await asyncio.wait(ends, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        pause = asyncio.ensure_future(sleep(seconds))
+        try:
+            await asyncio.wait((pause, *ends), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()  # nothing once it is done
+            await asyncio.gather(pause, return_exceptions=True)
+        if not pause.cancelled():
+            pause.result()  # a policy's sleep that failed raises its error, as it did
 
 
 def _with_no_silent_resend(

@@ -229,7 +229,7 @@ class AsyncTavus:
       every attempt; one that raises is logged and never fails the call.
 
     `TAVUS_LOG=debug` or `info` in the environment, read here, logs the `tavus_async`
-    logger to stderr at that level.
+    logger at that level: to stderr, unless the application's logging handlers show it.
 
     A cache or limiter passed in is yours: the client never closes it, and may share it
     with other clients. The shortcut and the object form of one store are refused together.

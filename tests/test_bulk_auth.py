@@ -280,3 +280,57 @@ async def test_the_401_ends_a_retrys_wait_at_once(server: FakeTavus) -> None:
             )
         await assert_nothing_after(server, client, 2)
     assert_own_copies(results)
+
+
+async def test_the_401_ends_a_policys_own_sleep(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """concurrency=2: `a` gets a 503 and backs off in the policy's `sleep`, which would
+    never return; `c` takes its slot; then `b`'s 401 stops the call. The stop cancels
+    `a`'s sleep (a copy of the 401, unsent), `c` is answered, the rest fail unsent."""
+    a, b, c, *rest = [f"p{i:011d}" for i in range(24)]
+    arrived: list[str] = []
+    all_in = asyncio.Event()
+    sleeping = asyncio.Event()
+    refused = asyncio.Event()
+    never = asyncio.Event()
+    waits: list[float] = []
+    sleepers: list[asyncio.Task[Any] | None] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        persona_id = request.path.rsplit("/", 1)[-1]
+        arrived.append(persona_id)
+        if len(arrived) == 3:
+            all_in.set()
+        if persona_id == a:
+            return web.json_response({"message": "busy"}, status=503)
+        if persona_id == b:
+            await all_in.wait()
+            await sleeping.wait()
+            return web.json_response({"message": "Invalid access token"}, status=401)
+        await refused.wait()
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        sleepers.append(asyncio.current_task())
+        sleeping.set()
+        await never.wait()
+
+    def progress(done: int, _total: int | None) -> None:
+        refused.set()  # the first id done is b, refused
+
+    policy = RetryPolicy(initial_backoff=1.0, max_backoff=1.0, jitter=False, sleep=sleep)
+    base_url = await app_server(handler)
+    async with AsyncTavus(api_key=KEY, base_url=base_url, retry=policy) as client:
+        async with asyncio.timeout(5):  # a bound: without the stop the sleep never ends
+            results = await client.personas.get_many(
+                [a, b, c, *rest], concurrency=2, return_exceptions=True, on_progress=progress
+            )
+        assert not sdk_tasks()
+        assert all(task is not None and task.done() for task in sleepers)
+        assert acquired_connections(client) == 0
+    assert waits == [1.0]  # called once, with the policy's backoff
+    assert sorted(arrived) == [a, b, c]
+    assert isinstance(results[2], Persona)
+    assert_own_copies([*results[:2], *results[3:]])

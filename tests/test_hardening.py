@@ -177,6 +177,36 @@ async def test_close_ends_a_call_on_a_users_session_and_a_backoff_wait(
     assert caught.value.attempts == 1
 
 
+async def test_close_ends_a_policys_own_sleep(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """The policy's `sleep` is cancelled by `close()` as the usual backoff wait is ended."""
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"message": "busy"}, status=503)
+
+    sleeping = asyncio.Event()
+    never = asyncio.Event()
+    sleepers: list[asyncio.Task[Any] | None] = []
+
+    async def sleep(seconds: float) -> None:
+        sleepers.append(asyncio.current_task())
+        sleeping.set()
+        await never.wait()
+
+    policy = RetryPolicy(sleep=sleep)
+    client = AsyncTavus(api_key=KEY, base_url=await app_server(refuse), retry=policy)
+    call = asyncio.ensure_future(client.personas.get("p1"))
+    await sleeping.wait()  # the first attempt failed; the call is in the policy's sleep
+    await client.close()
+    async with asyncio.timeout(5):  # a bound: without the close the sleep never ends
+        with pytest.raises(ClientClosedError) as caught:
+            await call
+    assert caught.value.attempts == 1
+    assert len(sleepers) == 1
+    assert all(task is not None and task.done() for task in sleepers)
+
+
 # --------------------------------------------------------------------------- secrets
 
 

@@ -33,10 +33,11 @@ async def server() -> AsyncIterator[FakeTavus]:
 @pytest.fixture
 def restored_logger() -> Iterator[logging.Logger]:
     logger = logging.getLogger("tavus_async")
-    handlers, level = list(logger.handlers), logger.level
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
     yield logger
     logger.handlers[:] = handlers
     logger.setLevel(level)
+    logger.propagate = propagate
 
 
 # ------------------------------------------------------------------- TAVUS_LOG
@@ -63,18 +64,31 @@ def test_level_for(value: str | None, level: int | None) -> None:
 def test_log_from_env_adds_one_handler_however_often_it_runs(
     restored_logger: logging.Logger,
 ) -> None:
+    restored_logger.handlers.clear()
+    restored_logger.propagate = False  # no handler above it either: nothing shows a record
     root = logging.getLogger()
     root_state = (list(root.handlers), root.level)
-    before = len(restored_logger.handlers)
     log_from_env({"TAVUS_LOG": "debug"})
     log_from_env({"TAVUS_LOG": "debug"})
-    assert len(restored_logger.handlers) == before + 1
+    assert len(restored_logger.handlers) == 1
     assert restored_logger.level == logging.DEBUG
     log_from_env({"TAVUS_LOG": "info"})
     log_from_env({})  # unset: left as it is
-    assert len(restored_logger.handlers) == before + 1
+    assert len(restored_logger.handlers) == 1
     assert restored_logger.level == logging.INFO
     assert (list(root.handlers), root.level) == root_state
+
+
+def test_log_from_env_adds_no_handler_where_the_application_has_one(
+    restored_logger: logging.Logger,
+) -> None:
+    restored_logger.handlers.clear()
+    restored_logger.propagate = False
+    own = logging.NullHandler()
+    restored_logger.addHandler(own)
+    log_from_env({"TAVUS_LOG": "debug"})
+    assert restored_logger.handlers == [own]
+    assert restored_logger.level == logging.DEBUG
 
 
 _SCRIPT = """
@@ -83,6 +97,7 @@ from tavus_async import APIConnectionError, AsyncTavus, RetryPolicy
 from tavus_async.testing import FakeTavus, Fault
 
 KEY = {key!r}
+{configure}
 
 async def main():
     async with FakeTavus(api_key=KEY, num_personas=3) as server:
@@ -100,14 +115,15 @@ asyncio.run(main())
 """
 
 
-def run_with(tavus_log: str | None) -> tuple[str, list[str], str]:
-    """Run the script with `TAVUS_LOG`; return the persona id, stderr's lines and stdout."""
+def run_with(tavus_log: str | None, configure: str = "") -> tuple[str, list[str], str]:
+    """Run the script with `TAVUS_LOG`, after the application's own logging setup
+    `configure`; return the persona id, stderr's lines and stdout."""
     env = {k: v for k, v in os.environ.items() if k != "TAVUS_LOG"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     if tavus_log is not None:
         env["TAVUS_LOG"] = tavus_log
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT.format(key=KEY)],
+        [sys.executable, "-c", _SCRIPT.format(key=KEY, configure=configure)],
         env=env,
         capture_output=True,
         text=True,
@@ -115,7 +131,8 @@ def run_with(tavus_log: str | None) -> tuple[str, list[str], str]:
         check=True,
     )
     persona_id, root_state = done.stdout.splitlines()
-    assert root_state == f"{logging.WARNING} 0"  # the root logger untouched
+    handlers = 1 if configure else 0
+    assert root_state == f"{logging.WARNING} {handlers}"  # the root logger untouched
     return persona_id, done.stderr.splitlines(), done.stdout + done.stderr
 
 
@@ -129,6 +146,20 @@ def test_tavus_log_debug_logs_each_attempt_and_the_retry_to_stderr() -> None:
     assert f" INFO tavus_async: Retrying GET {path} after status 503 (attempt 1 of 3)" in retry
     assert f" DEBUG tavus_async: GET {path} -> 200 in " in second
     assert second.endswith("s (attempt 2)")
+    assert KEY not in everything
+
+
+def test_tavus_log_after_logging_basic_config_shows_each_line_once() -> None:
+    """The application configured the root logger first: the lines go through its handler,
+    in its format, each once (a handler of ours as well would show each twice)."""
+    configure = 'logging.basicConfig(format="app %(levelname)s %(name)s: %(message)s")'
+    persona_id, lines, everything = run_with("debug", configure)
+    path = f"/v2/personas/{persona_id}"
+    assert len(lines) == 3, lines
+    first, retry, second = lines
+    assert first.startswith(f"app DEBUG tavus_async: GET {path} -> 503 in ")
+    assert retry.startswith(f"app INFO tavus_async: Retrying GET {path} after status 503 ")
+    assert second.startswith(f"app DEBUG tavus_async: GET {path} -> 200 in ")
     assert KEY not in everything
 
 

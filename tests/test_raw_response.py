@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from multidict import CIMultiDictProxy
 
 from tavus_async import (
     AsyncTavus,
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.usefixtures("no_error_logs")
 
 KEY = "sk-raw-response-test-key"
 LLM_KEY = "sk-llm-credential-DISTINCT-7Qp"
+HEADER_SECRET = "team-token-DISTINCT-4Wz"
 INSTANT = RetryPolicy(initial_backoff=0.0, max_backoff=0.0, jitter=False)
 
 
@@ -98,6 +100,33 @@ async def test_raw_get_shows_the_answer_and_parses_to_the_persona(server: FakeTa
     persona: Persona = raw.parse()
     assert persona == plain
     assert raw.parse() is persona  # decoded once
+
+
+async def test_raw_headers_mask_the_key_and_default_header_values(server: FakeTavus) -> None:
+    """A server echoing the key (plainly or JSON-escaped) or a `default_headers` value in a
+    header: masked as in an error's headers; every other header is as the server sent it."""
+    escaped = "\\u0073" + KEY[1:]  # the key's "s" as a JSON escape
+    echoes = {
+        "x-echo": KEY,
+        "x-echo-escaped": f'{{"key": "{escaped}"}}',
+        "x-token-echo": f"token={HEADER_SECRET}",
+        "x-request-id": "req_echo",
+    }
+    pid = server.persona_ids[1]
+    server.enqueue(Fault(headers=echoes))
+    async with client_for(server, default_headers={"X-Token": HEADER_SECRET}) as client:
+        raw = await client.personas.with_raw_response.get(pid)
+    values = list(dict(raw.headers).values())
+    for text in (repr(raw.headers), *values, raw.headers["x-echo"]):
+        assert KEY not in text and HEADER_SECRET not in text
+    assert "\\u0073" not in repr(raw.headers)
+    assert raw.headers["X-Echo"] == "***"
+    assert raw.headers["x-echo-escaped"] == '{"key": "***"}'
+    assert raw.headers["x-token-echo"] == "token=***"
+    assert raw.headers["x-request-id"] == raw.request_id == "req_echo"
+    assert raw.headers["Content-Type"].startswith("application/json")
+    assert isinstance(raw.headers, CIMultiDictProxy)
+    assert raw.parse().persona_id == pid
 
 
 async def test_raw_get_counts_the_attempts_of_its_retries(server: FakeTavus) -> None:
@@ -266,7 +295,7 @@ async def test_a_retried_raw_delete_that_finds_nothing_shows_that_answer(
 
 
 def test_repr_shows_no_body_or_header_but_the_request_id() -> None:
-    from multidict import CIMultiDict, CIMultiDictProxy
+    from multidict import CIMultiDict
 
     headers = CIMultiDictProxy(CIMultiDict({"x-request-id": "req_r", "set-cookie": LLM_KEY}))
     raw = RawResponse(200, headers, 2, 0.25, LLM_KEY)

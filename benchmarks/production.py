@@ -262,7 +262,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=200.0, help="the rate-limit server's R/s")
     p.add_argument("--latency-n", type=int, default=4000)
     p.add_argument("--ratelimit-n", type=int, default=3000, help="issue 15's size")
-    p.add_argument("--faults-n", type=int, default=5000, help="issue 15 says 10,000")
+    p.add_argument("--faults-n", type=int, default=10000, help="issue 15's size")
     p.add_argument("--tail-n", type=int, default=3000, help="get() calls in the tail scenario")
     p.add_argument("--tls-n", type=int, default=5000)
     p.add_argument("--guard-n", type=int, default=10_000)

@@ -5,8 +5,10 @@ materialised. Every attempt of every fetch passes the call's `BulkFlow`: it hold
 `concurrency` slots for the attempt only (never while a retry waits out its backoff) and,
 once the server answered 429, spaces requests at the rate its pacer learnt. A request
 that fails and backs off starts one more worker, so its slot goes to another id meanwhile;
-the surplus retires once the backoffs are over. Requests for one id in flight at once
-are shared by the resource's coalescer (the same one behind `get`), not here.
+the surplus retires once the backoffs are over. Once every id has been started the flow is
+drained, which ends the waits that only made room for other ids (see `BulkFlow.drained`).
+Requests for one id in flight at once are shared by the resource's coalescer (the same one
+behind `get`), not here.
 
 A 401 stops the call: every request shares the key it refused, so each id not yet sent
 (cache hits included) and each retry not yet sent fails with a copy of that
@@ -226,6 +228,7 @@ async def _fetch_distinct(
                 on_progress(done, total)
             if workers.surplus():
                 return
+        flow.drain()
 
     def end(error: Exception | None = None) -> None:
         if not finished.done():
@@ -305,6 +308,7 @@ async def iter_many(
                 await room.wait()
             item = next(sync_source, _END) if sync_source is not None else await pull()
             if item is _END:
+                flow.drain()
                 return
             if total is None:
                 workers.spawn()

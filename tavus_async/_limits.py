@@ -260,6 +260,7 @@ class BulkFlow:
         "_slots",
         "_spacing",
         "backing_off",
+        "drained",
         "on_backoff",
         "pacer",
         "progress",
@@ -279,6 +280,9 @@ class BulkFlow:
         self.stopped: TavusError | None = None
         #: Resolved by `stop()`: ends the waits between attempts of the call.
         self.stopping: asyncio.Future[None] = self._loop.create_future()
+        #: Resolved by `drain()`: no id is left to start, so a backoff that only made room
+        #: for other ids (a failure while the job progressed) has no reason left to wait.
+        self.drained: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def rate(self) -> float | None:
@@ -322,6 +326,11 @@ class BulkFlow:
         if self.stopped is None:
             self.stopped = error
             self.stopping.set_result(None)
+
+    def drain(self) -> None:
+        """Every id of the call has been started: see `drained`."""
+        if not self.drained.done():
+            self.drained.set_result(None)
 
     def _check_stopped(self) -> None:
         if self.stopped is not None:

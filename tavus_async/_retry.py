@@ -314,7 +314,7 @@ def retrying(
     elapsed: Callable[[], float],
     budget: RetryBudget | None,
     closed: Callable[[], bool],
-    sleep: Callable[[float], Awaitable[None]],
+    sleep: Callable[[float, bool], Awaitable[None]],
     label: str,
     flow: BulkFlow | None = None,
     on_retry: Callable[[int, float, BaseException], Awaitable[None]] | None = None,
@@ -322,12 +322,13 @@ def retrying(
     """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
 
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
-    client is closed; `sleep(seconds)` waits between attempts (the caller runs the
-    policy's own `sleep` in it); `label` names the request in the INFO line logged before a retry,
-    after which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
+    client is closed; `sleep(seconds, excused)` waits between attempts (the caller runs the
+    policy's own `sleep` in it), `excused` when the failure came while a bulk job
+    progressed; `label` names the request in the INFO line logged before a retry, after
+    which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
     With a bulk call's `flow`, failures while the job progresses are excused (see `_Rules`).
     """
-    rules = _Rules(policy, method, elapsed, budget, closed, label, flow, on_retry)
+    rules = _Rules(policy, method, elapsed, budget, closed, sleep, label, flow, on_retry)
     return AsyncRetrying(
         stop=rules.should_stop,
         wait=rules.wait,
@@ -336,7 +337,7 @@ def retrying(
         # wrapped at every call.
         before=None,  # type: ignore[arg-type]
         before_sleep=rules.log_retry,
-        sleep=sleep,
+        sleep=rules.pause,
         reraise=True,
     )
 
@@ -364,6 +365,7 @@ class _Rules:
         "method",
         "on_retry",
         "policy",
+        "sleep",
     )
 
     def __init__(
@@ -373,11 +375,13 @@ class _Rules:
         elapsed: Callable[[], float],
         budget: RetryBudget | None,
         closed: Callable[[], bool],
+        sleep: Callable[[float, bool], Awaitable[None]],
         label: str,
         flow: BulkFlow | None,
         on_retry: Callable[[int, float, BaseException], Awaitable[None]] | None,
     ) -> None:
         self.policy = policy
+        self.sleep = sleep
         self.on_retry = on_retry
         self.method = method
         self.elapsed = elapsed
@@ -421,6 +425,9 @@ class _Rules:
             return wait_for(self.policy, state.attempt_number, exc, default_rand)
         self.excused = self.flow.progress > self.mark
         return bulk_wait(self.policy, state.attempt_number, self.excused, exc, default_rand)
+
+    async def pause(self, seconds: float) -> None:
+        await self.sleep(seconds, self.excused)
 
     async def log_retry(self, state: RetryCallState) -> None:
         exc = _failure(state)

@@ -400,7 +400,7 @@ class Transport:
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=lambda seconds: self._pause(sleep, seconds, flow),
+            sleep=lambda seconds, excused: self._pause(sleep, seconds, flow, excused),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -707,16 +707,26 @@ class Transport:
         return error
 
     async def _pause(
-        self, sleep: Callable[[float], Awaitable[None]], seconds: float, flow: BulkFlow | None
+        self,
+        sleep: Callable[[float], Awaitable[None]],
+        seconds: float,
+        flow: BulkFlow | None,
+        excused: bool = False,
     ) -> None:
         """Wait between attempts: `sleep(seconds)` (`asyncio.sleep` or the policy's own);
         `close()`, or a stop of the bulk call's `flow`, ends the wait at once, cancelling
-        the sleep."""
+        the sleep. So does the flow's drain for an `excused` failure: that wait only left
+        the slot to other ids, and none is left to start."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
-        ends = (self._closing,) if flow is None else (self._closing, flow.stopping)
+        if flow is None:
+            ends: tuple[asyncio.Future[None], ...] = (self._closing,)
+        elif excused:
+            ends = (self._closing, flow.stopping, flow.drained)
+        else:
+            ends = (self._closing, flow.stopping)
         pause = asyncio.ensure_future(sleep(seconds))
         try:
             await asyncio.wait((pause, *ends), return_when=asyncio.FIRST_COMPLETED)

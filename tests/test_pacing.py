@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from support import sdk_tasks
 
 from tavus_async import AsyncTavus, Persona, RateLimitError, RetryPolicy
 from tavus_async._limits import BulkFlow, Pacer, RateLimiter, _next_probe
@@ -19,6 +20,7 @@ from tavus_async.errors import APIStatusError, error_for_status
 pytestmark = pytest.mark.usefixtures("no_error_logs")
 
 KEY = "sk-pacing-test-key"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # ------------------------------------------------------------------ Pacer (pure)
 
@@ -167,13 +169,17 @@ async def run_call(
     progress_between: bool,
     budget: RetryBudget | None = None,
     max_retries: int = 2,
+    excuses: list[bool] | None = None,
 ) -> tuple[int, BaseException | None, list[float]]:
     """Drive one call's tenacity loop over `failures` then a success; return attempts made,
-    the error raised (if any) and the waits asked for."""
+    the error raised (if any) and the waits asked for (whether each was excused goes to
+    `excuses`)."""
+    excuses = [] if excuses is None else excuses
     waits: list[float] = []
 
-    async def sleep(seconds: float) -> None:
+    async def sleep(seconds: float, excused: bool) -> None:
         waits.append(seconds)
+        excuses.append(excused)
 
     policy = RetryPolicy(max_retries=max_retries, initial_backoff=0.5, jitter=False)
     loop = retrying(
@@ -235,6 +241,17 @@ async def test_server_errors_while_the_job_progresses_do_not_count_but_spend_bud
     assert budget.tokens == 5
     # The server is not down: the first failure is retried at once, repeats wait the first step.
     assert waits == [0.0] + [0.5] * 4
+
+
+@pytest.mark.parametrize(("progress_between", "excused"), [(True, True), (False, False)])
+async def test_the_wait_is_told_whether_the_failure_came_while_the_job_progressed(
+    progress_between: bool, excused: bool
+) -> None:
+    excuses: list[bool] = []
+    await run_call(
+        BulkFlow(4), [unavailable] * 2, progress_between=progress_between, excuses=excuses
+    )
+    assert excuses == [excused] * 2  # an excused wait ends once the job has no id left to start
 
 
 async def test_a_single_call_without_a_flow_counts_every_failure() -> None:
@@ -363,6 +380,48 @@ async def bucket_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
         yield f"http://127.0.0.1:{port}", counts
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("bulk", ["get_many", "iter_many"])
+async def test_a_backoff_amid_progress_ends_once_every_id_has_started(
+    app_server: Callable[[Handler], Awaitable[str]], bulk: str
+) -> None:
+    """`a` fails twice while other ids complete, so its second failure waits the first
+    backoff step (an hour here). It only left its slot to other ids: once every id has
+    started there is none left, and `a` is retried at once instead of an hour later."""
+    a, *rest = [f"p{i:011d}" for i in range(6)]
+    completed = {1: asyncio.Event(), 2: asyncio.Event()}  # at least that many ids done
+    failures = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal failures
+        persona_id = request.path.rsplit("/", 1)[-1]
+        if persona_id == a and failures < 2:
+            failures += 1
+            await completed[failures].wait()  # one more id done before each: excused
+            return web.json_response({"message": "busy"}, status=503)
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+    def progress(done: int, _total: int | None) -> None:
+        for count, event in completed.items():
+            if done >= count:
+                event.set()
+
+    hour = RetryPolicy(initial_backoff=3600, max_backoff=3600, jitter=False, max_retries=2)
+    base_url = await app_server(handler)
+    async with AsyncTavus(api_key=KEY, base_url=base_url, retry=hour) as client:
+        async with asyncio.timeout(10):  # a bound: the wait is an hour without the drain
+            if bulk == "get_many":
+                results = await client.personas.get_many(
+                    [a, *rest], concurrency=2, return_exceptions=True, on_progress=progress
+                )
+            else:
+                pairs = client.personas.iter_many([a, *rest], concurrency=2, on_progress=progress)
+                results = [result async for _, result in pairs]
+        assert not sdk_tasks()
+    assert failures == 2
+    fetched = [r.persona_id for r in results if isinstance(r, Persona)]
+    assert sorted(fetched) == sorted([a, *rest])  # `a` last, for iter_many
 
 
 async def test_a_server_pacing_with_429s_fails_no_id(

@@ -400,7 +400,7 @@ class Transport:
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=lambda seconds, excused: self._pause(sleep, seconds, flow, excused),
+            sleep=lambda seconds, makes_room: self._pause(sleep, seconds, flow, makes_room),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -711,19 +711,19 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]],
         seconds: float,
         flow: BulkFlow | None,
-        excused: bool = False,
+        makes_room: bool = False,
     ) -> None:
         """Wait between attempts: `sleep(seconds)` (`asyncio.sleep` or the policy's own);
         `close()`, or a stop of the bulk call's `flow`, ends the wait at once, cancelling
-        the sleep. So does the flow's drain for an `excused` failure: that wait only left
-        the slot to other ids, and none is left to start."""
+        the sleep. So does the flow's drain for a wait that `makes_room`: it only left the
+        slot to other ids (no `Retry-After` asked for it), and none is left to start."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
         if flow is None:
             ends: tuple[asyncio.Future[None], ...] = (self._closing,)
-        elif excused:
+        elif makes_room:
             ends = (self._closing, flow.stopping, flow.drained)
         else:
             ends = (self._closing, flow.stopping)

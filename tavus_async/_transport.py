@@ -65,7 +65,7 @@ class Response:
     it (1-based) with the seconds since its call began. The repr never shows the body.
 
     `secrets` are what the headers may echo and any view of them must mask: the API key,
-    `default_headers` values, a proxy's user info.
+    `default_headers` values, a proxy's user info, the credentials the request's JSON sent.
     """
 
     status_code: int
@@ -618,9 +618,10 @@ class Transport:
             protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
-            answer = Response(
-                resp.status, resp.headers, body, number, call.elapsed(), self._secrets
-            )
+            secrets = self._secrets
+            if call.body is not None:  # what a write sent under `api_key`/`headers`, too
+                secrets = (*secrets, *credentials_in(call.body))
+            answer = Response(resp.status, resp.headers, body, number, call.elapsed(), secrets)
             return answer, link
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:

@@ -432,6 +432,8 @@ class _Rules:
             return wait_for(self.policy, state.attempt_number, exc, default_rand)
         self.excused = self.flow.progress > self.mark
         self.makes_room = self.excused and not _asked_to_wait(self.policy, exc)
+        if self.makes_room and self.flow.drained.done():
+            return 0.0  # no id is left to make room for
         return bulk_wait(self.policy, state.attempt_number, self.excused, exc, default_rand)
 
     async def pause(self, seconds: float) -> None:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from support import eventually, sdk_tasks
 
-from tavus_async import AsyncTavus, Persona, RateLimitError, RetryPolicy
+from tavus_async import AsyncTavus, Persona, RateLimitError, RetryEvent, RetryPolicy
 from tavus_async._limits import BulkFlow, Pacer, RateLimiter, _next_probe
 from tavus_async._retry import BudgetConfig, RetryBudget, retrying
 from tavus_async.errors import APIStatusError, error_for_status
@@ -493,6 +493,61 @@ async def test_a_retry_after_amid_progress_is_waited_out_after_every_id_has_star
     assert waits == [7.0]
     assert arrivals.count(a) == 2
     assert all(isinstance(result, Persona) for result in results)
+
+
+async def test_once_every_id_has_started_a_wait_that_made_room_is_none(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """`a` fails twice, each time after another id completed; by its second failure every
+    id has started, so no id needs its slot and the retry is sent at once. The retry event
+    (and the INFO line, and the policy's `sleep`) get that wait, 0 s, not a backoff step
+    that does not happen."""
+    a, b, c = [f"p{i:011d}" for i in range(3)]
+    tries = 0
+    done = {1: asyncio.Event(), 2: asyncio.Event()}  # b done, then c
+    second_sent = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal tries
+        persona_id = request.path.rsplit("/", 1)[-1]
+        if persona_id == a and tries < 2:
+            tries += 1
+            if tries == 2:
+                second_sent.set()
+            await done[tries].wait()  # one more id done before each failure: excused
+            return web.json_response({"message": "busy"}, status=503)
+        if persona_id == c:
+            await second_sent.wait()  # c completes between a's two failures
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+    def progress(count: int, _total: int | None) -> None:
+        for at_least, event in done.items():
+            if count >= at_least:
+                event.set()
+
+    waits: list[float] = []
+    reported: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    def on_retry(event: RetryEvent) -> None:
+        reported.append(event.wait)
+
+    policy = RetryPolicy(initial_backoff=0.5, jitter=False, sleep=record)
+    base_url = await app_server(handler)
+    hooks = {"retry": [on_retry]}
+    async with AsyncTavus(
+        api_key=KEY, base_url=base_url, retry=policy, event_hooks=hooks
+    ) as client:
+        async with asyncio.timeout(10):
+            results = await client.personas.get_many(
+                [a, b, c], concurrency=2, return_exceptions=True, on_progress=progress
+            )
+    assert all(isinstance(result, Persona) for result in results)
+    assert tries == 2
+    assert reported == [0.0, 0.0]  # the first failure amid progress, then nothing to wait for
+    assert waits == reported
 
 
 async def test_a_server_pacing_with_429s_fails_no_id(

@@ -87,8 +87,9 @@ class RetryPolicy:
       once with `retry_after` set, so a batch job can decide what to do.
     - `deadline` bounds all attempts and waits of one call, in seconds.
     - `budget` is the per-client retry budget (`None` switches it off).
-    - `sleep` replaces the wait between attempts (tests, custom schedulers); `close()`, or
-      a 401 that stopped a bulk call, cancels it, as it ends the usual wait.
+    - `sleep` replaces the wait between attempts (tests, custom schedulers); `close()`, a
+      401 that stopped a bulk call, or (for a backoff that only left the slot to other ids)
+      every id of a bulk call having started, cancels it, as it ends the usual wait.
     """
 
     max_retries: int = 2

@@ -132,8 +132,9 @@ class Pacer:
     - in between, the rate grows: doubling every `fast` seconds while below what the
       server was last seen to accept (or before anything was measured), then by a share
       per second (`probe` at first) to find out whether the limit was raised. Each cut
-      that finds the same limit again halves that share, down to `min_probe`: a server
-      whose limit holds is asked less and less often; a limit found higher resets it.
+      that finds the same limit again (or a lower one) halves that share, down to
+      `min_probe`: a server whose limit holds is asked less and less often; a limit found
+      higher (by over `same_limit`) resets it.
     - it never spaces requests further apart than the server's `Retry-After`.
     """
 
@@ -156,7 +157,7 @@ class Pacer:
     fast: Final = 0.1
     probe: Final = 0.05
     min_probe: Final = 0.0125
-    #: A measured limit within this share above the last one is the same limit.
+    #: A measured limit within this share above the last one (or below it) is the same limit.
     same_limit: Final = 0.1
     min_rate: Final = 1.0
     min_span: Final = 0.2

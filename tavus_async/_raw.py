@@ -30,8 +30,9 @@ class RawResponse(Generic[T]):
     included), `request_id`, and `parse()` for the result the plain method returns.
 
     The body is not kept: `parse()` returns what was decoded from it (and raises a
-    decoding error there, not where the call returned). `headers` mask the API key and
-    `default_headers` values wherever the server echoed them, as an error's headers do.
+    decoding error there, not where the call returned). `headers` mask the API key,
+    `default_headers` values and the credentials a write sent wherever the server echoed
+    them, as an error's headers do.
     The repr shows the status, the request id and the counts, never a body or another
     header.
     """

@@ -87,8 +87,9 @@ class RetryPolicy:
       once with `retry_after` set, so a batch job can decide what to do.
     - `deadline` bounds all attempts and waits of one call, in seconds.
     - `budget` is the per-client retry budget (`None` switches it off).
-    - `sleep` replaces the wait between attempts (tests, custom schedulers); `close()`, or
-      a 401 that stopped a bulk call, cancels it, as it ends the usual wait.
+    - `sleep` replaces the wait between attempts (tests, custom schedulers); `close()`, a
+      401 that stopped a bulk call, or (for a backoff that only left the slot to other ids)
+      every id of a bulk call having started, cancels it, as it ends the usual wait.
     """
 
     max_retries: int = 2
@@ -241,10 +242,14 @@ def bulk_wait(
         return 0.0
     if not excused:
         return wait_for(policy, failed_attempt, exc, rand)
-    asked = policy.respect_retry_after and retry_after_of(exc) is not None
-    if failed_attempt == 1 and not asked:
+    if failed_attempt == 1 and not _asked_to_wait(policy, exc):
         return 0.0
     return wait_for(policy, 1, exc, rand)
+
+
+def _asked_to_wait(policy: RetryPolicy, exc: BaseException | None) -> bool:
+    """Whether the server's `Retry-After` sets the wait, rather than the backoff."""
+    return policy.respect_retry_after and retry_after_of(exc) is not None
 
 
 def gives_up(
@@ -322,10 +327,11 @@ def retrying(
     """The retry loop of one call: tenacity with this policy's rules, covering every attempt.
 
     `elapsed()` is the seconds since the call began; `closed()` stops retrying once the
-    client is closed; `sleep(seconds, excused)` waits between attempts (the caller runs the
-    policy's own `sleep` in it), `excused` when the failure came while a bulk job
-    progressed; `label` names the request in the INFO line logged before a retry, after
-    which `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
+    client is closed; `sleep(seconds, makes_room)` waits between attempts (the caller runs
+    the policy's own `sleep` in it), `makes_room` when the wait only leaves the slot to
+    other ids of a bulk job (a failure while the job progressed, no `Retry-After` asked);
+    `label` names the request in the INFO line logged before a retry, after which
+    `on_retry(attempt, wait, error)` is awaited (the retry event hooks).
     With a bulk call's `flow`, failures while the job progresses are excused (see `_Rules`).
     """
     rules = _Rules(policy, method, elapsed, budget, closed, sleep, label, flow, on_retry)
@@ -361,6 +367,7 @@ class _Rules:
         "excused",
         "flow",
         "label",
+        "makes_room",
         "mark",
         "method",
         "on_retry",
@@ -392,6 +399,7 @@ class _Rules:
         self.counted = 0  # failures that count towards max_retries
         self.mark = flow.progress if flow is not None else 0
         self.excused = False  # the latest failure came while the job progressed
+        self.makes_room = False  # and its wait only leaves the slot to other ids
 
     # A coroutine function: tenacity runs it as it is (a plain callable it would inspect
     # and wrap anew at every attempt).
@@ -424,10 +432,13 @@ class _Rules:
         if self.flow is None:
             return wait_for(self.policy, state.attempt_number, exc, default_rand)
         self.excused = self.flow.progress > self.mark
+        self.makes_room = self.excused and not _asked_to_wait(self.policy, exc)
+        if self.makes_room and self.flow.drained.done():
+            return 0.0  # no id is left to make room for
         return bulk_wait(self.policy, state.attempt_number, self.excused, exc, default_rand)
 
     async def pause(self, seconds: float) -> None:
-        await self.sleep(seconds, self.excused)
+        await self.sleep(seconds, self.makes_room)
 
     async def log_retry(self, state: RetryCallState) -> None:
         exc = _failure(state)

@@ -65,7 +65,7 @@ class Response:
     it (1-based) with the seconds since its call began. The repr never shows the body.
 
     `secrets` are what the headers may echo and any view of them must mask: the API key,
-    `default_headers` values, a proxy's user info.
+    `default_headers` values, a proxy's user info, the credentials the request's JSON sent.
     """
 
     status_code: int
@@ -400,7 +400,7 @@ class Transport:
             elapsed=call.elapsed,
             budget=self._budget,
             closed=lambda: self._closed,
-            sleep=lambda seconds, excused: self._pause(sleep, seconds, flow, excused),
+            sleep=lambda seconds, makes_room: self._pause(sleep, seconds, flow, makes_room),
             label=redact(f"{method} {path}", self._api_key),
             flow=flow,
             on_retry=self._observer.on_retry(method, call.url, params),  # observability
@@ -618,9 +618,10 @@ class Transport:
             protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
-            answer = Response(
-                resp.status, resp.headers, body, number, call.elapsed(), self._secrets
-            )
+            secrets = self._secrets
+            if call.body is not None:  # what a write sent under `api_key`/`headers`, too
+                secrets = (*secrets, *credentials_in(call.body))
+            answer = Response(resp.status, resp.headers, body, number, call.elapsed(), secrets)
             return answer, link
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
@@ -711,19 +712,19 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]],
         seconds: float,
         flow: BulkFlow | None,
-        excused: bool = False,
+        makes_room: bool = False,
     ) -> None:
         """Wait between attempts: `sleep(seconds)` (`asyncio.sleep` or the policy's own);
         `close()`, or a stop of the bulk call's `flow`, ends the wait at once, cancelling
-        the sleep. So does the flow's drain for an `excused` failure: that wait only left
-        the slot to other ids, and none is left to start."""
+        the sleep. So does the flow's drain for a wait that `makes_room`: it only left the
+        slot to other ids (no `Retry-After` asked for it), and none is left to start."""
         if self._closed:
             return
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_future()
         if flow is None:
             ends: tuple[asyncio.Future[None], ...] = (self._closing,)
-        elif excused:
+        elif makes_room:
             ends = (self._closing, flow.stopping, flow.drained)
         else:
             ends = (self._closing, flow.stopping)

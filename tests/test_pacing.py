@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from support import sdk_tasks
+from support import eventually, sdk_tasks
 
-from tavus_async import AsyncTavus, Persona, RateLimitError, RetryPolicy
+from tavus_async import AsyncTavus, Persona, RateLimitError, RetryEvent, RetryPolicy
 from tavus_async._limits import BulkFlow, Pacer, RateLimiter, _next_probe
 from tavus_async._retry import BudgetConfig, RetryBudget, retrying
 from tavus_async.errors import APIStatusError, error_for_status
@@ -172,14 +172,14 @@ async def run_call(
     excuses: list[bool] | None = None,
 ) -> tuple[int, BaseException | None, list[float]]:
     """Drive one call's tenacity loop over `failures` then a success; return attempts made,
-    the error raised (if any) and the waits asked for (whether each was excused goes to
-    `excuses`)."""
+    the error raised (if any) and the waits asked for (whether each only makes room for
+    other ids goes to `excuses`)."""
     excuses = [] if excuses is None else excuses
     waits: list[float] = []
 
-    async def sleep(seconds: float, excused: bool) -> None:
+    async def sleep(seconds: float, makes_room: bool) -> None:
         waits.append(seconds)
-        excuses.append(excused)
+        excuses.append(makes_room)
 
     policy = RetryPolicy(max_retries=max_retries, initial_backoff=0.5, jitter=False)
     loop = retrying(
@@ -243,15 +243,26 @@ async def test_server_errors_while_the_job_progresses_do_not_count_but_spend_bud
     assert waits == [0.0] + [0.5] * 4
 
 
-@pytest.mark.parametrize(("progress_between", "excused"), [(True, True), (False, False)])
-async def test_the_wait_is_told_whether_the_failure_came_while_the_job_progressed(
-    progress_between: bool, excused: bool
+def unavailable_for_a_while() -> APIStatusError:
+    error = error_for_status(503, b'{"message": "busy"}', {"Retry-After": "7"})
+    error.retry_after = 7.0
+    return error
+
+
+@pytest.mark.parametrize(
+    ("failure", "progress_between", "makes_room"),
+    [
+        (unavailable, True, True),  # excused: the wait only leaves the slot to other ids
+        (unavailable, False, False),  # no progress: a backoff in full
+        (unavailable_for_a_while, True, False),  # excused, but the server asked for the wait
+    ],
+)
+async def test_the_wait_is_told_whether_it_only_makes_room_for_other_ids(
+    failure: Callable[[], APIStatusError], progress_between: bool, makes_room: bool
 ) -> None:
     excuses: list[bool] = []
-    await run_call(
-        BulkFlow(4), [unavailable] * 2, progress_between=progress_between, excuses=excuses
-    )
-    assert excuses == [excused] * 2  # an excused wait ends once the job has no id left to start
+    await run_call(BulkFlow(4), [failure] * 2, progress_between=progress_between, excuses=excuses)
+    assert excuses == [makes_room] * 2  # such a wait ends once the job has no id left to start
 
 
 async def test_a_single_call_without_a_flow_counts_every_failure() -> None:
@@ -422,6 +433,121 @@ async def test_a_backoff_amid_progress_ends_once_every_id_has_started(
     assert failures == 2
     fetched = [r.persona_id for r in results if isinstance(r, Persona)]
     assert sorted(fetched) == sorted([a, *rest])  # `a` last, for iter_many
+
+
+async def test_a_retry_after_amid_progress_is_waited_out_after_every_id_has_started(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """`a` gets a 503 with `Retry-After: 7` while other ids complete. Every id then starts
+    and completes: that ends a wait that only left the slot to other ids, not the one the
+    server asked for. The policy's sleep runs to its end before `a` is sent again."""
+    a, *rest = [f"p{i:011d}" for i in range(4)]
+    arrivals: list[str] = []
+    one_done = asyncio.Event()
+    done = 0
+    sleeping = asyncio.Event()
+    release = asyncio.Event()
+    waits: list[float] = []
+    cut_short: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        persona_id = request.path.rsplit("/", 1)[-1]
+        arrivals.append(persona_id)
+        if persona_id == a and arrivals.count(a) == 1:
+            await one_done.wait()  # the job progressed before the failure: excused
+            return web.json_response({"message": "busy"}, status=503, headers={"Retry-After": "7"})
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+    def progress(count: int, _total: int | None) -> None:
+        nonlocal done
+        done = count
+        one_done.set()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        sleeping.set()
+        try:
+            await release.wait()
+        except asyncio.CancelledError:
+            cut_short.append(seconds)
+            raise
+
+    policy = RetryPolicy(sleep=sleep)
+    base_url = await app_server(handler)
+    async with AsyncTavus(api_key=KEY, base_url=base_url, retry=policy) as client:
+        async with asyncio.timeout(10):
+            call = asyncio.ensure_future(
+                client.personas.get_many(
+                    [a, *rest], concurrency=2, return_exceptions=True, on_progress=progress
+                )
+            )
+            await sleeping.wait()
+            assert await eventually(lambda: done >= len(rest))  # every other id: drained
+            for _ in range(10):  # the loop turns a drain takes to end a wait
+                await asyncio.sleep(0)
+            assert cut_short == []
+            assert arrivals.count(a) == 1
+            release.set()
+            results = await call
+        assert not sdk_tasks()
+    assert waits == [7.0]
+    assert arrivals.count(a) == 2
+    assert all(isinstance(result, Persona) for result in results)
+
+
+async def test_once_every_id_has_started_a_wait_that_made_room_is_none(
+    app_server: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """`a` fails twice, each time after another id completed; by its second failure every
+    id has started, so no id needs its slot and the retry is sent at once. The retry event
+    (and the INFO line, and the policy's `sleep`) get that wait, 0 s, not a backoff step
+    that does not happen."""
+    a, b, c = [f"p{i:011d}" for i in range(3)]
+    tries = 0
+    done = {1: asyncio.Event(), 2: asyncio.Event()}  # b done, then c
+    second_sent = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal tries
+        persona_id = request.path.rsplit("/", 1)[-1]
+        if persona_id == a and tries < 2:
+            tries += 1
+            if tries == 2:
+                second_sent.set()
+            await done[tries].wait()  # one more id done before each failure: excused
+            return web.json_response({"message": "busy"}, status=503)
+        if persona_id == c:
+            await second_sent.wait()  # c completes between a's two failures
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+    def progress(count: int, _total: int | None) -> None:
+        for at_least, event in done.items():
+            if count >= at_least:
+                event.set()
+
+    waits: list[float] = []
+    reported: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    def on_retry(event: RetryEvent) -> None:
+        reported.append(event.wait)
+
+    policy = RetryPolicy(initial_backoff=0.5, jitter=False, sleep=record)
+    base_url = await app_server(handler)
+    hooks = {"retry": [on_retry]}
+    async with AsyncTavus(
+        api_key=KEY, base_url=base_url, retry=policy, event_hooks=hooks
+    ) as client:
+        async with asyncio.timeout(10):
+            results = await client.personas.get_many(
+                [a, b, c], concurrency=2, return_exceptions=True, on_progress=progress
+            )
+    assert all(isinstance(result, Persona) for result in results)
+    assert tries == 2
+    assert reported == [0.0, 0.0]  # the first failure amid progress, then nothing to wait for
+    assert waits == reported
 
 
 async def test_a_server_pacing_with_429s_fails_no_id(

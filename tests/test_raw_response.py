@@ -129,6 +129,29 @@ async def test_raw_headers_mask_the_key_and_default_header_values(server: FakeTa
     assert raw.parse().persona_id == pid
 
 
+async def test_raw_headers_mask_the_credentials_a_write_sent(server: FakeTavus) -> None:
+    """A create's or a patch's `layers.*.api_key` and `layers.llm.headers` values echoed in
+    a header are masked, as in an error's headers."""
+    llm_header = "Bearer llm-header-DISTINCT-2Rk"
+    layers = {"llm": {"model": "m", "api_key": LLM_KEY, "headers": {"X-Auth": llm_header}}}
+    echo = {"x-echo": f"{LLM_KEY} {llm_header}"}
+    server.enqueue(Fault(headers=echo), Fault(headers=echo))
+    async with client_for(server) as client:
+        created = await client.personas.with_raw_response.create(
+            persona_name="A", default_replica_id="r1", layers=layers
+        )
+        patched = await client.personas.with_raw_response.patch(
+            created.parse().persona_id,
+            [
+                patch.Replace("/layers/llm/api_key", LLM_KEY),
+                patch.Add("/layers/llm/headers", {"X-Auth": llm_header}),
+            ],
+        )
+    for raw in (created, patched):
+        assert raw.headers["x-echo"] == "*** ***"
+        assert LLM_KEY not in repr(raw.headers) and llm_header not in repr(raw.headers)
+
+
 async def test_raw_get_counts_the_attempts_of_its_retries(server: FakeTavus) -> None:
     server.enqueue(Fault.http(503), Fault.http(429))
     async with client_for(server) as client:

@@ -226,22 +226,25 @@ def wait_for(
 def bulk_wait(
     policy: RetryPolicy,
     failed_attempt: int,
+    counted: int,
     excused: bool,
     exc: BaseException | None,
     rand: Callable[[], float],
 ) -> float:
-    """The wait before retrying a bulk call's request whose attempt `failed_attempt` failed.
+    """The wait before retrying a bulk call's request whose attempt `failed_attempt` failed,
+    `counted` of its failures so far counting towards `max_retries` (this one included).
 
     A 429 waits nothing: the flow's pacer spaces the retry. While the rest of the job makes
     progress (`excused`) a failure is noise: the request's first one is retried at once (it
     queues for a slot like any request, so the job's concurrency bounds it), a repeated one
     waits the first backoff step, a server's Retry-After is honoured. Without progress the
-    waits are a single call's.
+    waits are a single call's, grown by the failures that count only: noise before does
+    not lengthen them.
     """
     if _throttled(exc):
         return 0.0
     if not excused:
-        return wait_for(policy, failed_attempt, exc, rand)
+        return wait_for(policy, counted, exc, rand)
     if failed_attempt == 1 and not _asked_to_wait(policy, exc):
         return 0.0
     return wait_for(policy, 1, exc, rand)
@@ -435,7 +438,10 @@ class _Rules:
         self.makes_room = self.excused and not _asked_to_wait(self.policy, exc)
         if self.makes_room and self.flow.drained.done():
             return 0.0  # no id is left to make room for
-        return bulk_wait(self.policy, state.attempt_number, self.excused, exc, default_rand)
+        counted = self.counted if self.excused else self.counted + 1  # `should_stop` counts it
+        return bulk_wait(
+            self.policy, state.attempt_number, counted, self.excused, exc, default_rand
+        )
 
     async def pause(self, seconds: float) -> None:
         await self.sleep(seconds, self.makes_room)

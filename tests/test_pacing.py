@@ -170,6 +170,7 @@ async def run_call(
     budget: RetryBudget | None = None,
     max_retries: int = 2,
     excuses: list[bool] | None = None,
+    progress_for: int | None = None,
 ) -> tuple[int, BaseException | None, list[float]]:
     """Drive one call's tenacity loop over `failures` then a success; return attempts made,
     the error raised (if any) and the waits asked for (whether each only makes room for
@@ -197,7 +198,8 @@ async def run_call(
         async for attempt in loop:
             with attempt:
                 attempts += 1
-                if flow is not None and progress_between:
+                moved = progress_between and (progress_for is None or attempts <= progress_for)
+                if flow is not None and moved:
                     flow.progress += 1  # other ids completed meanwhile
                 if attempts <= len(failures):
                     raise failures[attempts - 1]()
@@ -263,6 +265,16 @@ async def test_the_wait_is_told_whether_it_only_makes_room_for_other_ids(
     excuses: list[bool] = []
     await run_call(BulkFlow(4), [failure] * 2, progress_between=progress_between, excuses=excuses)
     assert excuses == [makes_room] * 2  # such a wait ends once the job has no id left to start
+
+
+async def test_noise_before_an_outage_does_not_lengthen_its_backoff() -> None:
+    """Four failures amid progress, then the job stalls: the backoff starts at its first
+    step (numbered by the failures that count), not at the sixth."""
+    attempts, error, waits = await run_call(
+        BulkFlow(4), [unavailable] * 6, progress_between=True, max_retries=2, progress_for=4
+    )
+    assert waits == [0.0, 0.5, 0.5, 0.5, 0.5, 1.0]
+    assert (attempts, error is None) == (7, True)
 
 
 async def test_a_single_call_without_a_flow_counts_every_failure() -> None:
@@ -400,23 +412,41 @@ async def test_a_backoff_amid_progress_ends_once_every_id_has_started(
     """`a` fails twice while other ids complete, so its second failure waits the first
     backoff step (an hour here). It only left its slot to other ids: once every id has
     started there is none left, and `a` is retried at once instead of an hour later."""
-    a, *rest = [f"p{i:011d}" for i in range(6)]
-    completed = {1: asyncio.Event(), 2: asyncio.Event()}  # at least that many ids done
+    a, *others, last = [f"p{i:011d}" for i in range(6)]
+    rest = [*others, last]
+    done = 0
+    waiters: list[tuple[int, asyncio.Event]] = []
+    second_sent = asyncio.Event()
     failures = 0
+
+    async def until_done(count: int) -> None:
+        event = asyncio.Event()
+        waiters.append((count, event))
+        if done >= count:
+            event.set()
+        await event.wait()
+
+    def progress(finished: int, _total: int | None) -> None:
+        nonlocal done
+        done = finished
+        for count, event in waiters:
+            if finished >= count:
+                event.set()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         nonlocal failures
         persona_id = request.path.rsplit("/", 1)[-1]
         if persona_id == a and failures < 2:
             failures += 1
-            await completed[failures].wait()  # one more id done before each: excused
+            # Each failure comes after one more id completed than when `a` was (re)sent, so
+            # the client counts progress since its previous failure: excused.
+            if failures == 2:
+                second_sent.set()
+            await until_done(done + 1)
             return web.json_response({"message": "busy"}, status=503)
+        if persona_id == last:
+            await second_sent.wait()  # an id left to complete after `a`'s retry was sent
         return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
-
-    def progress(done: int, _total: int | None) -> None:
-        for count, event in completed.items():
-            if done >= count:
-                event.set()
 
     hour = RetryPolicy(initial_backoff=3600, max_backoff=3600, jitter=False, max_retries=2)
     base_url = await app_server(handler)

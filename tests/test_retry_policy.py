@@ -98,33 +98,38 @@ _CONNECTION_DROP = APIConnectionError("dropped", request_sent=True)
 
 
 @pytest.mark.parametrize(
-    ("failed_attempt", "excused", "error", "expected"),
+    ("failed_attempt", "counted", "excused", "error", "expected"),
     [
         # A 429 is spaced by the flow's pacer, never slept.
-        (1, False, _status_error(429, 5.0), 0.0),
-        (3, True, _status_error(429, None), 0.0),
+        (1, 1, False, _status_error(429, 5.0), 0.0),
+        (3, 0, True, _status_error(429, None), 0.0),
         # Amid progress: the first failure at once, a repeat the first step, Retry-After kept.
-        (1, True, _status_error(503, None), 0.0),
-        (1, True, _CONNECTION_DROP, 0.0),
-        (2, True, _status_error(503, None), 0.5),
-        (5, True, _status_error(500, None), 0.5),
-        (1, True, _status_error(503, 2.0), 2.0),
+        (1, 0, True, _status_error(503, None), 0.0),
+        (1, 0, True, _CONNECTION_DROP, 0.0),
+        (2, 0, True, _status_error(503, None), 0.5),
+        (5, 0, True, _status_error(500, None), 0.5),
+        (1, 0, True, _status_error(503, 2.0), 2.0),
         # No progress: a single call's exponential backoff or Retry-After.
-        (1, False, _status_error(503, None), 0.5),
-        (2, False, _CONNECTION_DROP, 1.0),
-        (3, False, _status_error(503, None), 2.0),
-        (1, False, _status_error(503, 3.0), 3.0),
+        (1, 1, False, _status_error(503, None), 0.5),
+        (2, 2, False, _CONNECTION_DROP, 1.0),
+        (3, 3, False, _status_error(503, None), 2.0),
+        (1, 1, False, _status_error(503, 3.0), 3.0),
+        # ...grown by the failures that count: excused ones before do not lengthen it.
+        (6, 1, False, _status_error(503, None), 0.5),
+        (7, 2, False, _status_error(500, None), 1.0),
     ],
 )
-def test_bulk_wait(failed_attempt: int, excused: bool, error: TavusError, expected: float) -> None:
-    assert bulk_wait(_NO_JITTER, failed_attempt, excused, error, _const(0.0)) == expected
+def test_bulk_wait(
+    failed_attempt: int, counted: int, excused: bool, error: TavusError, expected: float
+) -> None:
+    assert bulk_wait(_NO_JITTER, failed_attempt, counted, excused, error, _const(0.0)) == expected
 
 
 def test_bulk_wait_without_respect_retry_after_ignores_the_header() -> None:
     # The header must not matter: a first failure amid progress is retried at once.
     policy = RetryPolicy(jitter=False, respect_retry_after=False)
-    assert bulk_wait(policy, 1, True, _status_error(503, 2.0), _const(0.0)) == 0.0
-    assert bulk_wait(policy, 2, True, _status_error(503, 2.0), _const(0.0)) == 0.5
+    assert bulk_wait(policy, 1, 0, True, _status_error(503, 2.0), _const(0.0)) == 0.0
+    assert bulk_wait(policy, 2, 0, True, _status_error(503, 2.0), _const(0.0)) == 0.5
 
 
 @PURE

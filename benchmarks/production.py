@@ -37,6 +37,7 @@ QUICK: Final[dict[str, Any]] = {
     "latency_n": 200,
     "ratelimit_n": 100,
     "faults_n": 200,
+    "faults_rounds": 1,
     "tail_n": 100,
     "tls_n": 200,
     "guard_n": 300,
@@ -68,6 +69,8 @@ class Scenario:
     timeline: bool = False
     time_limit: float = 300.0
     tls: bool = False
+    #: Rounds of this scenario, when not `--rounds` (a noisier ratio wants more).
+    rounds: int | None = None
 
 
 TAVUS: Final = Variant("tavus", "tavus", "tavus-async")
@@ -117,6 +120,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
             },
             (TAVUS, HANDWRITTEN, OPENAI),
             args.faults_n,
+            rounds=max(args.rounds, args.faults_rounds),
         ),
         Scenario(
             "tail",
@@ -188,7 +192,8 @@ def _run_scenario(
     for server in servers.values():
         server.__enter__()
     try:
-        for round_no in range(1, args.rounds + 1):
+        rounds = sc.rounds or args.rounds
+        for round_no in range(1, rounds + 1):
             for v in sc.variants:
                 if v.key in unsupported:
                     continue
@@ -202,7 +207,7 @@ def _run_scenario(
                         "round": round_no,
                     }
                     rows.append(r)
-                    log(f"[{sc.name} {round_no}/{args.rounds}] {_describe(r)}")
+                    log(f"[{sc.name} {round_no}/{rounds}] {_describe(r)}")
                     if "unsupported" in r:
                         unsupported.add(v.key)
                         break
@@ -263,6 +268,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-n", type=int, default=4000)
     p.add_argument("--ratelimit-n", type=int, default=3000, help="issue 15's size")
     p.add_argument("--faults-n", type=int, default=10000, help="issue 15's size")
+    p.add_argument(
+        "--faults-rounds",
+        type=int,
+        default=5,
+        help="rounds of the faults scenario (at least --rounds): its ratio of two CPU-bound "
+        "runs moves by ±15%% from process to process",
+    )
     p.add_argument("--tail-n", type=int, default=3000, help="get() calls in the tail scenario")
     p.add_argument("--tls-n", type=int, default=5000)
     p.add_argument("--guard-n", type=int, default=10_000)

@@ -419,7 +419,7 @@ def render(results: Row, image: str | None) -> str:
         "conditions.",
         "",
         "```bash",
-        ".venv/bin/python -m benchmarks                          # all scenarios + guard, ~11 min",
+        ".venv/bin/python -m benchmarks                          # all scenarios + guard, ~13 min",
         ".venv/bin/python -m benchmarks --quick --out /tmp/bench # small sizes, 1 round, ~1 min",
         ".venv/bin/python -m benchmarks --only ratelimit,tail    # some scenarios ('guard' too)",
         ".venv/bin/python -m benchmarks --from-json raw.json     # re-render from --json output",

@@ -123,6 +123,7 @@ class _Call(Generic[T]):
         "options",
         "params",
         "parse",
+        "secrets",
         "started",
         "url",
     )
@@ -138,6 +139,7 @@ class _Call(Generic[T]):
         flow: BulkFlow | None,
         hedge_after: float | None,
         accept: Collection[int],
+        secrets: tuple[str, ...],
     ) -> None:
         self.method = method
         self.url = url
@@ -148,6 +150,9 @@ class _Call(Generic[T]):
         self.flow = flow
         self.hedge_after = hedge_after
         self.accept = accept
+        #: What its answers and errors must mask: the transport's secrets and the
+        #: credentials the body sends (under `api_key`/`headers`).
+        self.secrets = secrets
         self.backing_off = False  # failed, waiting to retry: counted in `flow.backing_off`
         self.attempts = 0  # attempts begun
         self.started = time.monotonic()
@@ -388,11 +393,22 @@ class Transport:
         self.check_loop()
         body = None if json is None else msgspec.json.encode(json)
         hedge_after = self._hedge_after if method == "GET" and flow is None else None
-        # The JSON may hold credentials: only `call` (whose repr shows no body) keeps it.
+        # The JSON may hold credentials: only `call` (whose repr shows neither the body nor
+        # the secrets) keeps them.
+        secrets = self._secrets if body is None else (*self._secrets, *credentials_in(body))
         call = _Call(
-            method, self._url(path), params, body, parse, options, flow, hedge_after, accept
+            method,
+            self._url(path),
+            params,
+            body,
+            parse,
+            options,
+            flow,
+            hedge_after,
+            accept,
+            secrets,
         )
-        del json, body
+        del json, body, secrets
         sleep = options.retry.sleep or asyncio.sleep
         loop = retrying(
             options.retry,
@@ -529,7 +545,7 @@ class Transport:
             failure = self._closed_error("closed during the request")
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             failure = self._connection_error(exc, call)
-        mask_error(failure, (*self._secrets, *credentials_in(call.body)))
+        mask_error(failure, call.secrets)
         failure.attempts = number
         raise failure.with_traceback(None)
 
@@ -618,10 +634,7 @@ class Transport:
             protocol: ResponseHandler | None = getattr(resp, "_protocol", None)
             link = protocol.transport if protocol is not None else None
             body = await self._read(resp)
-            secrets = self._secrets
-            if call.body is not None:  # what a write sent under `api_key`/`headers`, too
-                secrets = (*secrets, *credentials_in(call.body))
-            answer = Response(resp.status, resp.headers, body, number, call.elapsed(), secrets)
+            answer = Response(resp.status, resp.headers, body, number, call.elapsed(), call.secrets)
             return answer, link
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:

@@ -405,6 +405,46 @@ async def bucket_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
         await runner.cleanup()
 
 
+class FailsTwiceAmidProgress:
+    """A server whose id `a` answers 503 twice, each time only once one more id completed
+    than when `a` was sent (so the client counts progress since its previous failure: both
+    are excused), and whose id `last` completes only once `a`'s retry was sent (an id is
+    left to complete between the two failures)."""
+
+    def __init__(self, a: str, last: str) -> None:
+        self.a, self.last = a, last
+        self.failures = 0
+        self.done = 0
+        self._waiters: list[tuple[int, asyncio.Event]] = []
+        self._second_sent = asyncio.Event()
+
+    def progress(self, finished: int, _total: int | None) -> None:
+        """The bulk call's `on_progress`."""
+        self.done = finished
+        for count, event in self._waiters:
+            if finished >= count:
+                event.set()
+
+    async def _until_done(self, count: int) -> None:
+        event = asyncio.Event()
+        self._waiters.append((count, event))
+        if self.done >= count:
+            event.set()
+        await event.wait()
+
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        persona_id = request.path.rsplit("/", 1)[-1]
+        if persona_id == self.a and self.failures < 2:
+            self.failures += 1
+            if self.failures == 2:
+                self._second_sent.set()
+            await self._until_done(self.done + 1)
+            return web.json_response({"message": "busy"}, status=503)
+        if persona_id == self.last:
+            await self._second_sent.wait()
+        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+
+
 @pytest.mark.parametrize("bulk", ["get_many", "iter_many"])
 async def test_a_backoff_amid_progress_ends_once_every_id_has_started(
     app_server: Callable[[Handler], Awaitable[str]], bulk: str
@@ -414,53 +454,23 @@ async def test_a_backoff_amid_progress_ends_once_every_id_has_started(
     started there is none left, and `a` is retried at once instead of an hour later."""
     a, *others, last = [f"p{i:011d}" for i in range(6)]
     rest = [*others, last]
-    done = 0
-    waiters: list[tuple[int, asyncio.Event]] = []
-    second_sent = asyncio.Event()
-    failures = 0
-
-    async def until_done(count: int) -> None:
-        event = asyncio.Event()
-        waiters.append((count, event))
-        if done >= count:
-            event.set()
-        await event.wait()
-
-    def progress(finished: int, _total: int | None) -> None:
-        nonlocal done
-        done = finished
-        for count, event in waiters:
-            if finished >= count:
-                event.set()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        nonlocal failures
-        persona_id = request.path.rsplit("/", 1)[-1]
-        if persona_id == a and failures < 2:
-            failures += 1
-            # Each failure comes after one more id completed than when `a` was (re)sent, so
-            # the client counts progress since its previous failure: excused.
-            if failures == 2:
-                second_sent.set()
-            await until_done(done + 1)
-            return web.json_response({"message": "busy"}, status=503)
-        if persona_id == last:
-            await second_sent.wait()  # an id left to complete after `a`'s retry was sent
-        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
+    server = FailsTwiceAmidProgress(a, last)
 
     hour = RetryPolicy(initial_backoff=3600, max_backoff=3600, jitter=False, max_retries=2)
-    base_url = await app_server(handler)
+    base_url = await app_server(server.handler)
     async with AsyncTavus(api_key=KEY, base_url=base_url, retry=hour) as client:
         async with asyncio.timeout(10):  # a bound: the wait is an hour without the drain
             if bulk == "get_many":
                 results = await client.personas.get_many(
-                    [a, *rest], concurrency=2, return_exceptions=True, on_progress=progress
+                    [a, *rest], concurrency=2, return_exceptions=True, on_progress=server.progress
                 )
             else:
-                pairs = client.personas.iter_many([a, *rest], concurrency=2, on_progress=progress)
+                pairs = client.personas.iter_many(
+                    [a, *rest], concurrency=2, on_progress=server.progress
+                )
                 results = [result async for _, result in pairs]
         assert not sdk_tasks()
-    assert failures == 2
+    assert server.failures == 2
     fetched = [r.persona_id for r in results if isinstance(r, Persona)]
     assert sorted(fetched) == sorted([a, *rest])  # `a` last, for iter_many
 
@@ -533,27 +543,7 @@ async def test_once_every_id_has_started_a_wait_that_made_room_is_none(
     (and the INFO line, and the policy's `sleep`) get that wait, 0 s, not a backoff step
     that does not happen."""
     a, b, c = [f"p{i:011d}" for i in range(3)]
-    tries = 0
-    done = {1: asyncio.Event(), 2: asyncio.Event()}  # b done, then c
-    second_sent = asyncio.Event()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        nonlocal tries
-        persona_id = request.path.rsplit("/", 1)[-1]
-        if persona_id == a and tries < 2:
-            tries += 1
-            if tries == 2:
-                second_sent.set()
-            await done[tries].wait()  # one more id done before each failure: excused
-            return web.json_response({"message": "busy"}, status=503)
-        if persona_id == c:
-            await second_sent.wait()  # c completes between a's two failures
-        return web.json_response({"persona_id": persona_id, "persona_name": persona_id})
-
-    def progress(count: int, _total: int | None) -> None:
-        for at_least, event in done.items():
-            if count >= at_least:
-                event.set()
+    server = FailsTwiceAmidProgress(a, c)  # c completes between a's two failures
 
     waits: list[float] = []
     reported: list[float] = []
@@ -565,17 +555,17 @@ async def test_once_every_id_has_started_a_wait_that_made_room_is_none(
         reported.append(event.wait)
 
     policy = RetryPolicy(initial_backoff=0.5, jitter=False, sleep=record)
-    base_url = await app_server(handler)
+    base_url = await app_server(server.handler)
     hooks = {"retry": [on_retry]}
     async with AsyncTavus(
         api_key=KEY, base_url=base_url, retry=policy, event_hooks=hooks
     ) as client:
         async with asyncio.timeout(10):
             results = await client.personas.get_many(
-                [a, b, c], concurrency=2, return_exceptions=True, on_progress=progress
+                [a, b, c], concurrency=2, return_exceptions=True, on_progress=server.progress
             )
     assert all(isinstance(result, Persona) for result in results)
-    assert tries == 2
+    assert server.failures == 2
     assert reported == [0.0, 0.0]  # the first failure amid progress, then nothing to wait for
     assert waits == reported
 
